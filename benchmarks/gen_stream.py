@@ -1,0 +1,487 @@
+"""Seeded generator of a realistic Assistants API run-step event stream, as JSONL.
+
+Each line is ``{"event": NAME, "data": {...}}``. Per step: ``thread.run.step.created``,
+``thread.run.step.in_progress``, zero or more ``thread.run.step.delta``, then exactly one
+terminal event (completed ~94%, failed ~3%, cancelled ~1.5%, expired ~1.5%). About 50 steps
+are live at a time and a random one advances next, so steps interleave; runs of ~5 steps
+share run/thread/assistant ids; ~2% of the events are non-step events (``thread.run.*``,
+``thread.message.*``) that a run-step validator must pass by.
+
+Snapshots are the 16-field RunStep in the API's key order (spec form: ``expired_at``,
+``metadata: null``). Invariants, relied on by tests and benchmarks:
+
+* exactly ``n_events`` events and ``n_steps`` steps; unique step ids; same output for a seed;
+* ``created``/``in_progress``: all four ``*_at`` stamps, ``usage`` and ``last_error`` null;
+* terminal: exactly its own stamp, ``>= created_at``; ``usage`` (total = prompt + completion)
+  on completed and on about half of the failed steps; ``last_error`` only on failed;
+* the terminal ``step_details`` equal the created ``step_details`` with all the step's deltas
+  folded in by the SDK merge rule (``openai.lib.streaming._deltas.accumulate_delta``), up to
+  the ``index`` keys the merge leaves on list entries. Tool-call steps come in two styles:
+  the real one (created with ``tool_calls: []``; a first delta per call brings ``id``,
+  ``type``, ``name``/``input: ""``) and a "skeleton" one (created with every call present and
+  empty ``arguments``/``input``). Completed function steps get their ``output`` in a last
+  delta (real streams only show it in the terminal snapshot); steps that fail, are cancelled
+  or expire stop after a prefix of their deltas.
+
+Usage: ``python benchmarks/gen_stream.py --events 1000000 --steps 200000 --seed 0 -o s.jsonl.gz``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import random
+import string
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+Event = dict[str, Any]
+
+_ALNUM = string.ascii_letters + string.digits
+_BASE_TS = 1767225600  # 2026-01-01T00:00:00Z
+_LIVE = 50
+_NON_STEP_RATE = 0.02
+_TOOL_FRACTION = 0.35
+_MESSAGE_DELTA_P = 0.2
+_TERMINALS = ("completed", "failed", "cancelled", "expired")
+_TERMINAL_WEIGHTS = (0.94, 0.03, 0.015, 0.015)
+_STAMP = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
+          "expired": "expired_at"}
+_WORDS = ("the", "weather", "is", "warm", "and", "sunny", "today", "order", "shipped", "your",
+          "report", "total", "of", "items", "please", "check", "result", "value", "in", "Paris")
+_CITIES = ("San Francisco, CA", "Paris, France", "Tokyo, Japan", "Berlin, Germany", "Lima, Peru")
+_CODE = ("import numpy as np", "import pandas as pd", "df = pd.read_csv('/mnt/data/file.csv')",
+         "x = np.linspace(-2 * np.pi, 2 * np.pi, 100)", "y = np.sin(x)", "df.describe()",
+         "total = sum(df['amount'])", "print(total)", "plt.plot(x, y)", "plt.show()",
+         "result = 7.5 * 13.7", "result")
+_LOGS = ("102.75", "'y := sin(x)'", "count    100.000000\nmean       0.000000", "4521.3")
+_FN_OUTPUTS = ("warm and sunny", '{"temperature":22,"unit":"c"}', "102.75", "Email sent.",
+               '{"status":"shipped","eta":"2026-03-04"}')
+_ERRORS = (("server_error", "Sorry, something went wrong."),
+           ("rate_limit_exceeded", "Rate limit reached for gpt-4o in organization "
+            "org-Xq3bV8kLmN2pR7sT on tokens per min (TPM): Limit 30000, Used 29120, "
+            "Requested 1877. Please try again in 1.994s."))
+_NON_STEP = ("thread.message.delta",) * 12 + (
+    "thread.message.created", "thread.message.in_progress", "thread.message.completed",
+    "thread.run.created", "thread.run.queued", "thread.run.in_progress", "thread.run.completed")
+
+
+def _args(rng: random.Random, name: str) -> str:
+    """A function-call arguments JSON string for ``name``."""
+    if name == "get_current_weather":
+        obj: dict[str, Any] = {"location": rng.choice(_CITIES), "unit": rng.choice("cf")}
+    elif name == "product":
+        obj = {"multiplicand": rng.randint(1, 999) / 10, "multiplier": rng.randint(1, 999) / 10}
+    elif name == "send_email":
+        obj = {"to": "dana@example.com", "subject": " ".join(rng.choices(_WORDS, k=4))}
+    else:
+        obj = {"order_id": f"ord_{rng.randrange(10**8):08d}", "include_items": rng.random() < .5}
+    return orjson.dumps(obj).decode()
+
+
+_FUNCTIONS = ("get_current_weather", "product", "send_email", "lookup_order")
+
+
+class _Run:
+    """The parent run (and thread/assistant) shared by a few consecutive steps."""
+
+    __slots__ = ("id", "thread_id", "assistant_id", "created_at", "expires_at")
+
+    def __init__(self, gen: _Gen, now: int) -> None:
+        self.id = gen.new_id("run_")
+        self.thread_id = gen.new_id("thread_")
+        self.assistant_id = gen.rng.choice(gen.assistants)
+        self.created_at = now
+        self.expires_at = now + 600
+
+
+class _Call:
+    """One tool call: its final content, and its state as streamed so far."""
+
+    __slots__ = ("id", "kind", "name", "text", "outputs", "output")
+
+    def __init__(self, call_id: str, kind: str, name: str) -> None:
+        self.id, self.kind, self.name = call_id, kind, name
+        self.text = ""  # function.arguments or code_interpreter.input so far
+        self.outputs: list[dict[str, Any]] = []  # code_interpreter outputs so far
+        self.output: str | None = None  # function output once set
+
+    def as_json(self) -> dict[str, Any]:
+        """The call as it appears in a snapshot's ``tool_calls``."""
+        if self.kind == "function":
+            return {"id": self.id, "type": "function", "function": {
+                "name": self.name, "arguments": self.text, "output": self.output}}
+        return {"id": self.id, "type": "code_interpreter", "code_interpreter": {
+            "input": self.text, "outputs": [_copy_output(o) for o in self.outputs]}}
+
+
+def _copy_output(o: dict[str, Any]) -> dict[str, Any]:
+    if o["type"] == "logs":
+        return {"type": "logs", "logs": o["logs"]}
+    return {"type": "image", "image": {"file_id": o["image"]["file_id"]}}
+
+
+class _Step:
+    """A step being streamed: fixed identity, plan of delta ops, and cursor."""
+
+    __slots__ = ("id", "run", "type", "terminal", "created_at", "message_id", "calls",
+                 "present", "plan", "n_deltas", "phase")
+
+    def __init__(self, sid: str, run: _Run, stype: str, terminal: str, now: int) -> None:
+        self.id, self.run, self.type, self.terminal = sid, run, stype, terminal
+        self.created_at = now
+        self.message_id = ""
+        self.calls: list[_Call] = []
+        self.present = 0  # calls visible in snapshots
+        self.plan: list[tuple[str, int, Any]] = []  # (op, call index, arg)
+        self.n_deltas = 0  # how many plan ops get emitted
+        self.phase = 0  # 0: created next, 1: in_progress next, 2+: deltas, then terminal
+
+    def details(self) -> dict[str, Any]:
+        """Current ``step_details`` (a fresh object)."""
+        if self.type == "message_creation":
+            return {"type": "message_creation", "message_creation": {"message_id": self.message_id}}
+        return {"type": "tool_calls", "tool_calls": [c.as_json() for c in self.calls[:self.present]]}
+
+
+class _Gen:
+    """Holds the RNG, id registry and clock; yields events."""
+
+    def __init__(self, n_events: int, n_steps: int, seed: int) -> None:
+        if n_events < 0 or n_steps < 0:
+            raise ValueError("counts must be >= 0")
+        if n_events < 3 * n_steps:
+            raise ValueError(f"{n_events} events cannot hold {n_steps} steps (3 events each)")
+        self.rng = random.Random(seed)
+        self.ids: set[str] = set()
+        self.n_events, self.n_steps = n_events, n_steps
+        self.assistants = [self.new_id("asst_") for _ in range(20)]
+        self.clock = float(_BASE_TS + self.rng.randrange(180 * 86400))
+        self.n_non_step = min(round(n_events * _NON_STEP_RATE), n_events - 3 * n_steps)
+        if n_steps == 0:
+            self.n_non_step = n_events
+        self._plan_steps()
+
+    def new_id(self, prefix: str, n: int = 24) -> str:
+        """A fresh, never-repeated id like ``step_8kQz...``."""
+        while True:
+            s = prefix + "".join(self.rng.choices(_ALNUM, k=n))
+            if s not in self.ids:
+                self.ids.add(s)
+                return s
+
+    def _plan_steps(self) -> None:
+        """Decide every step's shape and delta count so the event total is exact."""
+        rng, m = self.rng, self.n_steps
+        budget = self.n_events - self.n_non_step - 3 * m  # delta events to place
+        # shape: (is_tool, kind, n_calls_or_outputs, real_style, terminal); k: emitted deltas
+        self.shapes: list[tuple[bool, str, int, bool, str]] = []
+        k = [0] * m
+        mins = [0] * m
+        for i in range(m):
+            term = rng.choices(_TERMINALS, _TERMINAL_WEIGHTS)[0]
+            if rng.random() < _TOOL_FRACTION:
+                real = rng.random() < 0.5
+                if rng.random() < 0.7:
+                    n = rng.choices((1, 2, 3), (0.8, 0.15, 0.05))[0]
+                    self.shapes.append((True, "function", n, real, term))
+                    mins[i] = n * (2 if real else 1) + 1 if term == "completed" else 0
+                else:
+                    n = rng.choices((0, 1, 2), (0.1, 0.75, 0.15))[0]
+                    self.shapes.append((True, "code_interpreter", n, real, term))
+                    mins[i] = (2 if real else 1) + n if term == "completed" else 0
+            else:
+                self.shapes.append((False, "", 0, False, term))
+                mins[i] = 1 if rng.random() < _MESSAGE_DELTA_P else 0
+        need = sum(mins)
+        for i in range(m):  # too tight a budget: drop message deltas, then tool steps
+            if need <= budget:
+                break
+            if not self.shapes[i][0] and mins[i]:
+                need -= mins[i]
+                mins[i] = 0
+        for i in range(m):
+            if need <= budget:
+                break
+            if self.shapes[i][0]:
+                need -= mins[i]
+                mins[i] = 0
+                self.shapes[i] = (False, "", 0, False, self.shapes[i][4])
+        k[:] = mins
+        extra = budget - need
+        takers = [i for i in range(m) if self.shapes[i][0]] or list(range(m))
+        if extra and takers:
+            weights = [rng.expovariate(1.0) for _ in takers]
+            for j in rng.choices(range(len(takers)), weights, k=extra):
+                k[takers[j]] += 1
+        self.k = k
+
+    def _tick(self) -> int:
+        self.clock += self.rng.random() * 0.05
+        return int(self.clock)
+
+    # ---- step construction -------------------------------------------------------------
+    def _new_step(self, i: int, run: _Run) -> _Step:
+        rng = self.rng
+        is_tool, kind, n, real, term = self.shapes[i]
+        st = _Step(self.new_id("step_"), run, "tool_calls" if is_tool else "message_creation",
+                   term, int(self.clock))
+        k = self.k[i]
+        if not is_tool:
+            st.message_id = self.new_id("msg_")
+            st.plan = [("msg", 0, None)] * k
+            st.n_deltas = k
+            return st
+        if kind == "function":
+            names = [rng.choice(_FUNCTIONS) for _ in range(n)]
+            st.calls = [_Call(self.new_id("call_"), "function", nm) for nm in names]
+            fixed = n * (1 if real else 0) + 1
+            pieces = n
+        else:
+            st.calls = [_Call(self.new_id("call_"), "code_interpreter", "")]
+            fixed = (1 if real else 0) + n
+            pieces = 1
+        planned = max(k, fixed + pieces) if term == "completed" else max(k + 1 + rng.randrange(3),
+                                                                        fixed + pieces)
+        per_call = [1] * len(st.calls)
+        for _ in range(planned - fixed - pieces):
+            per_call[rng.randrange(len(per_call))] += 1
+        plan: list[tuple[str, int, Any]] = []
+        for ci, (call, p) in enumerate(zip(st.calls, per_call)):
+            if real:
+                plan.append(("intro", ci, None))
+            text = _args(rng, call.name) if kind == "function" else self._code(p)
+            while len(text) < p + 1:
+                text = text[:-1] + ',"note":"' + " ".join(rng.choices(_WORDS, k=p)) + '"}'
+            cuts = sorted(rng.sample(range(1, len(text)), p - 1)) if p > 1 else []
+            bounds = [0, *cuts, len(text)]
+            plan.extend(("text", ci, text[a:b]) for a, b in zip(bounds, bounds[1:]))
+        if kind == "function":
+            plan.append(("fn_out", 0, [rng.choice(_FN_OUTPUTS) for _ in st.calls]))
+        else:
+            for _ in range(n):
+                if rng.random() < 0.8:
+                    plan.append(("ci_out", 0, {"type": "logs", "logs": rng.choice(_LOGS)}))
+                else:
+                    plan.append(("ci_out", 0, {"type": "image",
+                                               "image": {"file_id": self.new_id("file-")}}))
+        st.plan = plan
+        st.n_deltas = k
+        st.present = 0 if real else len(st.calls)
+        return st
+
+    def _code(self, pieces: int) -> str:
+        rng, lines = self.rng, []
+        target = max(pieces + 1, rng.randint(20, 160))
+        while sum(len(x) + 1 for x in lines) < target:
+            lines.append(rng.choice(_CODE))
+        return "\n".join(lines)
+
+    # ---- events ------------------------------------------------------------------------
+    def _snapshot(self, st: _Step, status: str, now: int) -> Event:
+        rng, run = self.rng, st.run
+        snap: Event = {
+            "id": st.id, "object": "thread.run.step", "created_at": st.created_at,
+            "run_id": run.id, "assistant_id": run.assistant_id, "thread_id": run.thread_id,
+            "type": st.type, "status": status, "cancelled_at": None, "completed_at": None,
+            "expired_at": None, "failed_at": None, "last_error": None,
+            "step_details": st.details(), "usage": None, "metadata": None}
+        if status != "in_progress":
+            snap[_STAMP[status]] = now
+            usage = status == "completed" or (status == "failed" and rng.random() < 0.5)
+            if status == "failed":
+                code, msg = _ERRORS[0] if rng.random() < 0.75 else _ERRORS[1]
+                snap["last_error"] = {"code": code, "message": msg}
+            if usage:
+                text = sum(len(c.text) for c in st.calls)
+                p = rng.randint(150, 4000) if status == "completed" else rng.randint(0, 1)
+                c = text // 4 + rng.randint(5, 60)
+                snap["usage"] = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+        return snap
+
+    def _delta(self, st: _Step, op: str, ci: int, arg: Any) -> Event:
+        """Apply one plan op to the step's state and return its delta event."""
+        if op == "msg":
+            sd: dict[str, Any] = {"type": "message_creation", "message_creation": {}}
+        else:
+            call = st.calls[ci]
+            if op == "intro":
+                st.present = ci + 1
+                body: dict[str, Any] = (
+                    {"name": call.name, "arguments": "", "output": None}
+                    if call.kind == "function" else {"input": "", "outputs": []})
+                entries = [{"index": ci, "id": call.id, "type": call.kind, call.kind: body}]
+            elif op == "text":
+                call.text += arg
+                key = "arguments" if call.kind == "function" else "input"
+                entries = [{"index": ci, "type": call.kind, call.kind: {key: arg}}]
+            elif op == "ci_out":
+                j = len(call.outputs)
+                call.outputs.append(arg)
+                out = {"index": j, **_copy_output(arg)}
+                entries = [{"index": ci, "type": "code_interpreter",
+                            "code_interpreter": {"outputs": [out]}}]
+            else:  # fn_out: every call's output at once
+                entries = []
+                for i, (c, o) in enumerate(zip(st.calls, arg)):
+                    c.output = o
+                    entries.append({"index": i, "type": "function", "function": {"output": o}})
+            sd = {"type": "tool_calls", "tool_calls": entries}
+        return {"event": "thread.run.step.delta", "data": {
+            "id": st.id, "object": "thread.run.step.delta", "delta": {"step_details": sd}}}
+
+    def _advance(self, st: _Step, now: int) -> Event:
+        """Next event of a live step (created has already been emitted)."""
+        if st.phase == 1:
+            st.phase = 2
+            return {"event": "thread.run.step.in_progress",
+                    "data": self._snapshot(st, "in_progress", now)}
+        d = st.phase - 2
+        if d < st.n_deltas:
+            st.phase += 1
+            op, ci, arg = st.plan[d]
+            return self._delta(st, op, ci, arg)
+        st.phase = -1
+        return {"event": "thread.run.step." + st.terminal,
+                "data": self._snapshot(st, st.terminal, now)}
+
+    def _non_step(self, run: _Run, msg_id: str, now: int) -> Event:
+        """A run or message event that a step validator passes by."""
+        rng = self.rng
+        name = rng.choice(_NON_STEP)
+        if name == "thread.message.delta":
+            word = " " + rng.choice(_WORDS)
+            return {"event": name, "data": {"id": msg_id, "object": "thread.message.delta", "delta": {
+                "content": [{"index": 0, "type": "text", "text": {"value": word}}]}}}
+        if name.startswith("thread.message."):
+            done = name.endswith("completed")
+            content = [{"type": "text", "text": {
+                "value": " ".join(rng.choices(_WORDS, k=12)), "annotations": []}}] if done else []
+            return {"event": name, "data": {
+                "id": msg_id, "object": "thread.message", "created_at": now,
+                "assistant_id": run.assistant_id, "thread_id": run.thread_id, "run_id": run.id,
+                "status": "completed" if done else "in_progress", "incomplete_details": None,
+                "incomplete_at": None, "completed_at": now if done else None, "role": "assistant",
+                "content": content, "attachments": [], "metadata": {}}}
+        status = name.rsplit(".", 1)[1]
+        status = "queued" if status == "created" else status
+        done = status == "completed"
+        p, c = rng.randint(200, 5000), rng.randint(10, 500)
+        return {"event": name, "data": {
+            "id": run.id, "object": "thread.run", "created_at": run.created_at,
+            "assistant_id": run.assistant_id, "thread_id": run.thread_id, "status": status,
+            "started_at": None if status == "queued" else run.created_at + 1,
+            "expires_at": None if done else run.expires_at, "cancelled_at": None,
+            "failed_at": None, "completed_at": now if done else None, "required_action": None,
+            "last_error": None, "model": "gpt-4o", "instructions": None,
+            "tools": [{"type": "code_interpreter"}, {"type": "function", "function": {
+                "name": "get_current_weather", "description": "Gets the user's current weather",
+                "parameters": {"type": "object", "properties": {}}, "strict": False}}],
+            "tool_resources": {"code_interpreter": {"file_ids": []}}, "metadata": {},
+            "temperature": 1.0, "top_p": 1.0, "reasoning_effort": None,
+            "max_completion_tokens": None, "max_prompt_tokens": None,
+            "truncation_strategy": {"type": "auto", "last_messages": None},
+            "incomplete_details": None,
+            "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+            if done else None, "response_format": "auto", "tool_choice": "auto",
+            "parallel_tool_calls": True}}
+
+    def events(self) -> Iterator[Event]:
+        """Yield exactly ``n_events`` events."""
+        rng, live = self.rng, []
+        n, non_step_left, next_step = self.n_events, self.n_non_step, 0
+        run = _Run(self, int(self.clock))
+        run_left = rng.randint(3, 7)
+        for slot in range(n):
+            now = self._tick()
+            if non_step_left and rng.random() * (n - slot) < non_step_left:
+                non_step_left -= 1
+                other = rng.choice(live) if live else None
+                r = other.run if other else run
+                mid = other.message_id if other and other.message_id else self.new_id("msg_")
+                yield self._non_step(r, mid, now)
+                continue
+            if next_step < self.n_steps and (not live or (len(live) < _LIVE and rng.random() < .5)):
+                if run_left == 0:
+                    run, run_left = _Run(self, now), rng.randint(3, 7)
+                run_left -= 1
+                st = self._new_step(next_step, run)
+                next_step += 1
+                st.phase = 1
+                live.append(st)
+                yield {"event": "thread.run.step.created",
+                       "data": self._snapshot(st, "in_progress", now)}
+                continue
+            i = rng.randrange(len(live))
+            st = live[i]
+            ev = self._advance(st, now)
+            if st.phase < 0:
+                live[i] = live[-1]
+                live.pop()
+            yield ev
+
+
+def generate(n_events: int = 1_000_000, n_steps: int = 200_000, seed: int = 0) -> Iterator[Event]:
+    """Yield ``n_events`` event dicts (``{"event", "data"}``) covering ``n_steps`` steps.
+
+    Deterministic for a given ``seed``; each yielded dict is a fresh object.
+    Raises ``ValueError`` if ``n_events < 3 * n_steps``.
+    """
+    return _Gen(n_events, n_steps, seed).events()
+
+
+def write(path: str | Path, n_events: int = 1_000_000, n_steps: int = 200_000,
+          seed: int = 0) -> int:
+    """Write the stream as JSONL to ``path`` (gzip if it ends with ``.gz``, stdout if ``-``).
+
+    Returns the number of events written.
+    """
+    dumps, opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    p = str(path)
+    out: IO[bytes]
+    if p == "-":
+        out = sys.stdout.buffer
+    elif p.endswith(".gz"):
+        out = gzip.open(p, "wb", compresslevel=5)
+    else:
+        out = open(p, "wb")  # noqa: SIM115 - closed below
+    count = 0
+    buf: list[bytes] = []
+    try:
+        for ev in generate(n_events, n_steps, seed):
+            buf.append(dumps(ev, option=opt))
+            if len(buf) == 8192:
+                out.write(b"".join(buf))
+                count += len(buf)
+                buf.clear()
+        out.write(b"".join(buf))
+        count += len(buf)
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+        else:
+            out.flush()
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    ap.add_argument("--events", type=int, default=1_000_000, help="total events (default 1e6)")
+    ap.add_argument("--steps", type=int, default=200_000, help="run steps (default 2e5)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("-o", "--output", default="-", help="output path (.gz: gzip; -: stdout)")
+    a = ap.parse_args(argv)
+    try:
+        write(a.output, a.events, a.steps, a.seed)
+    except ValueError as e:
+        ap.error(str(e))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

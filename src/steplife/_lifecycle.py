@@ -1,0 +1,253 @@
+"""The lifecycle: one `transitions` machine, defined once, driving every run step.
+
+The machine is built once at import time with ``model=None``: a step is never added
+to it (``add_model`` is slow and grows with the number of live models, and slotted
+attrs classes cannot take the methods it injects). Instead each trigger is fired on
+the step explicitly, with the state kept in the step's own ``status`` field.
+
+A rejected trigger leaves the step exactly as it was: the fields a transition touches
+are saved before it runs and put back if the machine refuses it or the result breaks
+an error-level rule.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal, TypeAlias
+
+from transitions import EventData, Machine, MachineError
+
+from steplife._model import STATUSES, LastError, Metadata, RunStep, StepDetails, Usage
+from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
+from steplife.errors import IllegalTransitionError, InvalidStepError, SteplifeWarning
+
+__all__ = ["MACHINE_CONFIG", "Clock", "Lifecycle", "Trigger", "build_machine"]
+
+Trigger: TypeAlias = Literal["complete", "fail", "cancel", "expire"]
+"""The four triggers; each leads from ``in_progress`` to one terminal status."""
+
+Clock: TypeAlias = Callable[[], int]
+"""A zero-argument callable returning the current Unix time in whole seconds."""
+
+
+def system_clock() -> int:
+    """The current Unix time in whole seconds, as the API stamps it."""
+    return int(time.time())
+
+
+TRIGGER_TARGETS: Final[Mapping[str, str]] = {
+    "complete": "completed",
+    "fail": "failed",
+    "cancel": "cancelled",
+    "expire": "expired",
+}
+STAMP_OF: Final[Mapping[str, str]] = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": "expired_at",
+}
+
+
+def _apply(event: EventData) -> None:
+    """Stamp the step and set what the trigger carries; runs before the state moves."""
+    step: RunStep = event.model
+    at, usage, last_error = event.args
+    setattr(step, STAMP_OF[event.transition.dest], at)
+    if usage is not None:
+        step.usage = usage
+    if last_error is not None:
+        step.last_error = last_error
+
+
+MACHINE_CONFIG: Final[Mapping[str, Any]] = {
+    "states": list(STATUSES),
+    "initial": "in_progress",
+    "transitions": [
+        {"trigger": trigger, "source": "in_progress", "dest": dest, "before": _apply}
+        for trigger, dest in TRIGGER_TARGETS.items()
+    ],
+    "model_attribute": "status",
+    "auto_transitions": False,
+    "send_event": True,
+}
+"""The lifecycle as data: the one definition both the machine and the diagram use."""
+
+
+def build_machine(machine_class: type[Machine] = Machine, **extra: Any) -> Machine:
+    """Build a machine of `machine_class` from `MACHINE_CONFIG` (the diagram uses this)."""
+    return machine_class(model=None, **MACHINE_CONFIG, **extra)
+
+
+_MACHINE: Final = build_machine()
+_EVENTS: Final = _MACHINE.events
+_TOUCHED: Final = (
+    "status",
+    "cancelled_at",
+    "completed_at",
+    "expired_at",
+    "failed_at",
+    "usage",
+    "last_error",
+)
+
+
+class Lifecycle:
+    """Creates run steps and moves them through their lifecycle, checking every rule.
+
+    ``clock`` stamps ``created_at`` and the terminal ``*_at`` fields when no explicit
+    ``at=`` is given; ``rules`` decides which rules apply and how severe they are.
+    Warning-level findings are issued as `SteplifeWarning`; error-level ones reject
+    the operation with `InvalidStepError` and leave the step unchanged.
+    """
+
+    __slots__ = ("clock", "rules")
+
+    def __init__(self, *, clock: Clock = system_clock, rules: Rules = DEFAULT_RULES) -> None:
+        self.clock = clock
+        self.rules = rules
+
+    def __repr__(self) -> str:
+        return f"Lifecycle(clock={self.clock!r}, rules={self.rules!r})"
+
+    def start(
+        self,
+        *,
+        id: str,
+        run_id: str,
+        thread_id: str,
+        assistant_id: str,
+        step_details: StepDetails,
+        created_at: int | None = None,
+        metadata: Metadata | None = None,
+    ) -> RunStep:
+        """Create an ``in_progress`` step, stamping ``created_at`` from the clock.
+
+        The step's ``type`` follows from `step_details`. Raises `InvalidStepError`
+        when the new step breaks an error-level rule (for example `metadata` over
+        its limits).
+        """
+        step = RunStep(
+            id=id,
+            created_at=self.clock() if created_at is None else _stamp(created_at),
+            run_id=run_id,
+            assistant_id=assistant_id,
+            thread_id=thread_id,
+            type=step_details.type,
+            step_details=step_details,
+            metadata=metadata,
+        )
+        findings = self.rules.check(step)
+        if findings:
+            _raise_or_warn(f"cannot start step {id!r}", findings)
+        return step
+
+    def complete(self, step: RunStep, *, usage: Usage | None, at: int | None = None) -> RunStep:
+        """Move `step` to ``completed`` with its `usage`, stamping ``completed_at``."""
+        return self.fire(step, "complete", at=at, usage=usage)
+
+    def fail(
+        self,
+        step: RunStep,
+        *,
+        last_error: LastError | None,
+        usage: Usage | None = None,
+        at: int | None = None,
+    ) -> RunStep:
+        """Move `step` to ``failed`` with its `last_error`, stamping ``failed_at``.
+
+        Real failed steps sometimes carry `usage`; that passes with a
+        ``usage-without-completion`` warning.
+        """
+        return self.fire(step, "fail", at=at, usage=usage, last_error=last_error)
+
+    def cancel(self, step: RunStep, *, at: int | None = None) -> RunStep:
+        """Move `step` to ``cancelled``, stamping ``cancelled_at``."""
+        return self.fire(step, "cancel", at=at)
+
+    def expire(self, step: RunStep, *, at: int | None = None) -> RunStep:
+        """Move `step` to ``expired``, stamping ``expired_at``."""
+        return self.fire(step, "expire", at=at)
+
+    def fire(
+        self,
+        step: RunStep,
+        trigger: str,
+        *,
+        at: int | None = None,
+        usage: Usage | None = None,
+        last_error: LastError | None = None,
+    ) -> RunStep:
+        """Fire `trigger` on `step` in place and return it.
+
+        Raises `IllegalTransitionError` when `trigger` is not allowed from the step's
+        status (or is no trigger at all), `InvalidStepError` when the result would
+        break an error-level rule; either way the step is left exactly as it was.
+        """
+        findings = self.apply(step, trigger, at=at, usage=usage, last_error=last_error)
+        for finding in findings:
+            warnings.warn(SteplifeWarning(finding), stacklevel=3)
+        return step
+
+    def apply(
+        self,
+        step: RunStep,
+        trigger: str,
+        *,
+        at: int | None = None,
+        usage: Usage | None = None,
+        last_error: LastError | None = None,
+    ) -> list[Finding]:
+        """Like `fire`, but return the warning-level findings instead of issuing them."""
+        event = _EVENTS.get(trigger)
+        if event is None:
+            raise IllegalTransitionError(step.id, step.status, trigger)
+        _check_payload(usage, last_error)
+        stamp = self.clock() if at is None else _stamp(at)
+        saved = [getattr(step, name) for name in _TOUCHED]
+        try:
+            event.trigger(step, stamp, usage, last_error)
+        except MachineError:
+            raise IllegalTransitionError(step.id, step.status, trigger) from None
+        findings = self.rules.check(step)
+        if any(f.severity is Severity.ERROR for f in findings):
+            for name, value in zip(_TOUCHED, saved, strict=True):
+                setattr(step, name, value)
+            raise InvalidStepError(
+                f"step {step.id!r}: {trigger} rejected, the step is unchanged", findings
+            )
+        return findings
+
+
+def _stamp(value: object) -> int:
+    if type(value) is not int:
+        raise InvalidStepError(
+            "bad timestamp",
+            [_schema_finding(f"a stamp must be an int of Unix seconds, got {value!r}")],
+        )
+    return value
+
+
+def _check_payload(usage: object, last_error: object) -> None:
+    problems = []
+    if usage is not None and not isinstance(usage, Usage):
+        problems.append(_schema_finding(f"usage must be a Usage or None, got {usage!r}"))
+    if last_error is not None and not isinstance(last_error, LastError):
+        problems.append(
+            _schema_finding(f"last_error must be a LastError or None, got {last_error!r}")
+        )
+    if problems:
+        raise InvalidStepError("bad trigger argument", problems)
+
+
+def _schema_finding(message: str) -> Finding:
+    return Finding(rule="schema", severity=Severity.ERROR, message=message)
+
+
+def _raise_or_warn(summary: str, findings: list[Finding]) -> None:
+    if any(f.severity is Severity.ERROR for f in findings):
+        raise InvalidStepError(summary, findings)
+    for finding in findings:
+        warnings.warn(SteplifeWarning(finding), stacklevel=3)

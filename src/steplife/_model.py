@@ -1,0 +1,262 @@
+"""The run step and every object nested in it, as plain attrs records.
+
+Field names, nesting and order follow the Assistants API's JSON exactly (see the
+project's wire spec); the order of the fields is the order the API writes its keys,
+which is why the discriminator ``type`` sits where it does in each class. These
+classes carry no behaviour: the lifecycle lives in `steplife.Lifecycle`, the rules
+in `steplife.Rules`, and JSON in `steplife.from_dict`/`steplife.to_dict`.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, TypeAlias
+
+import attrs
+
+__all__ = [
+    "CodeInterpreter",
+    "CodeInterpreterImage",
+    "CodeInterpreterLogs",
+    "CodeInterpreterOutput",
+    "CodeInterpreterToolCall",
+    "FileSearch",
+    "FileSearchRankingOptions",
+    "FileSearchResult",
+    "FileSearchResultContent",
+    "FileSearchToolCall",
+    "Function",
+    "FunctionToolCall",
+    "ImageFile",
+    "LastError",
+    "MessageCreation",
+    "MessageCreationDetails",
+    "Metadata",
+    "RunStep",
+    "StepDetails",
+    "StepStatus",
+    "StepType",
+    "ToolCall",
+    "ToolCallsDetails",
+    "Usage",
+]
+
+StepStatus: TypeAlias = Literal["in_progress", "cancelled", "failed", "completed", "expired"]
+"""Every status a run step can have; ``in_progress`` is the only non-terminal one."""
+
+StepType: TypeAlias = Literal["message_creation", "tool_calls"]
+"""The two kinds of run step."""
+
+LastErrorCode: TypeAlias = Literal["server_error", "rate_limit_exceeded"]
+"""The error codes the API documents; others load with an ``unknown-value`` warning."""
+
+Ranker: TypeAlias = Literal["auto", "default_2024_08_21"]
+"""The file-search rankers the API documents; others load with an ``unknown-value`` warning."""
+
+Metadata: TypeAlias = dict[str, str]
+"""Up to 16 string pairs; the ``metadata-limits`` rule checks the limits."""
+
+STATUSES: Final[tuple[StepStatus, ...]] = (
+    "in_progress",
+    "cancelled",
+    "failed",
+    "completed",
+    "expired",
+)
+TERMINAL_STATUSES: Final[frozenset[str]] = frozenset(STATUSES[1:])
+STEP_TYPES: Final[tuple[StepType, ...]] = ("message_creation", "tool_calls")
+LAST_ERROR_CODES: Final[frozenset[str]] = frozenset(("server_error", "rate_limit_exceeded"))
+RANKERS: Final[frozenset[str]] = frozenset(("auto", "default_2024_08_21"))
+
+
+@attrs.define(kw_only=True)
+class LastError:
+    """Why a step failed: ``{"code", "message"}``."""
+
+    code: str
+    message: str
+
+
+@attrs.define(kw_only=True)
+class Usage:
+    """Token counts of a finished step; ``total_tokens`` is the sum of the other two."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
+        """Build a usage whose total is the sum of its two parts."""
+        return cls(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
+
+
+@attrs.define(kw_only=True)
+class MessageCreation:
+    """The message a ``message_creation`` step created."""
+
+    message_id: str
+
+
+@attrs.define(kw_only=True)
+class MessageCreationDetails:
+    """``step_details`` of a ``message_creation`` step."""
+
+    type: Literal["message_creation"] = "message_creation"
+    message_creation: MessageCreation
+
+
+@attrs.define(kw_only=True)
+class CodeInterpreterLogs:
+    """Text output of a code-interpreter call."""
+
+    type: Literal["logs"] = "logs"
+    logs: str
+
+
+@attrs.define(kw_only=True)
+class ImageFile:
+    """A file the code interpreter produced."""
+
+    file_id: str
+
+
+@attrs.define(kw_only=True)
+class CodeInterpreterImage:
+    """Image output of a code-interpreter call."""
+
+    type: Literal["image"] = "image"
+    image: ImageFile
+
+
+CodeInterpreterOutput: TypeAlias = CodeInterpreterLogs | CodeInterpreterImage
+"""One output of a code-interpreter call, tagged on ``type``."""
+
+
+@attrs.define(kw_only=True)
+class CodeInterpreter:
+    """What the code interpreter ran and what it printed."""
+
+    input: str
+    outputs: list[CodeInterpreterOutput] = attrs.Factory(list)
+
+
+@attrs.define(kw_only=True)
+class CodeInterpreterToolCall:
+    """A code-interpreter tool call."""
+
+    id: str
+    type: Literal["code_interpreter"] = "code_interpreter"
+    code_interpreter: CodeInterpreter
+
+
+@attrs.define(kw_only=True)
+class FileSearchRankingOptions:
+    """How file-search results were ranked; ``score_threshold`` lies in 0..1."""
+
+    ranker: str
+    score_threshold: float
+
+
+@attrs.define(kw_only=True)
+class FileSearchResultContent:
+    """A piece of a file-search result; both keys are optional on the wire."""
+
+    type: Literal["text"] | None = None
+    text: str | None = None
+
+
+@attrs.define(kw_only=True)
+class FileSearchResult:
+    """One file-search hit; ``content`` only when it was requested."""
+
+    file_id: str
+    file_name: str
+    score: float
+    content: list[FileSearchResultContent] | None = None
+
+
+@attrs.define(kw_only=True)
+class FileSearch:
+    """The body of a file-search call; both keys are optional on the wire."""
+
+    ranking_options: FileSearchRankingOptions | None = None
+    results: list[FileSearchResult] | None = None
+
+
+@attrs.define(kw_only=True)
+class FileSearchToolCall:
+    """A file-search tool call."""
+
+    id: str
+    type: Literal["file_search"] = "file_search"
+    file_search: FileSearch = attrs.Factory(FileSearch)
+
+
+@attrs.define(kw_only=True)
+class Function:
+    """A function call; ``output`` stays null until the tool outputs are submitted."""
+
+    name: str
+    arguments: str
+    output: str | None = None
+
+
+@attrs.define(kw_only=True)
+class FunctionToolCall:
+    """A function tool call."""
+
+    id: str
+    type: Literal["function"] = "function"
+    function: Function
+
+
+ToolCall: TypeAlias = CodeInterpreterToolCall | FileSearchToolCall | FunctionToolCall
+"""One tool call, tagged on ``type``."""
+
+
+@attrs.define(kw_only=True)
+class ToolCallsDetails:
+    """``step_details`` of a ``tool_calls`` step."""
+
+    type: Literal["tool_calls"] = "tool_calls"
+    tool_calls: list[ToolCall] = attrs.Factory(list)
+
+
+StepDetails: TypeAlias = MessageCreationDetails | ToolCallsDetails
+"""The details of a step, tagged on ``type``, which must equal the step's own ``type``."""
+
+
+@attrs.define(kw_only=True)
+class RunStep:
+    """A ``thread.run.step`` object: exactly the API's 16 fields.
+
+    Build one with `Lifecycle.start` (which stamps ``created_at`` and checks the
+    rules) or load one with `steplife.from_dict`; construct it directly only when
+    you mean to bypass both, as tests of broken data do.
+    """
+
+    id: str
+    object: str = "thread.run.step"
+    created_at: int
+    run_id: str
+    assistant_id: str
+    thread_id: str
+    type: StepType
+    status: StepStatus = "in_progress"
+    cancelled_at: int | None = None
+    completed_at: int | None = None
+    expired_at: int | None = None
+    failed_at: int | None = None
+    last_error: LastError | None = None
+    step_details: StepDetails
+    usage: Usage | None = None
+    metadata: Metadata | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the step has reached one of the four absorbing statuses."""
+        return self.status != "in_progress"

@@ -1,0 +1,320 @@
+"""The rule catalogue: every invariant steplife checks, with a stable code and severity.
+
+Each entity rule is one small function of a `RunStep` returning a message when the
+step breaks it; the same functions serve construction, transitions, JSON loading and
+stream replay, so a rule is written exactly once. Stream rules (``unknown-step``,
+``after-terminal``, ...) are listed here too, for one catalogue and one way to relax
+them, but are detected by the `Tracker`, which alone sees the sequence.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final
+
+import attrs
+
+from steplife._model import LAST_ERROR_CODES, RANKERS, FileSearchToolCall, RunStep
+from steplife.errors import UnknownRuleError
+
+__all__ = ["CATALOGUE", "Finding", "Rule", "Rules", "Severity", "check"]
+
+
+class Severity(enum.StrEnum):
+    """How much a broken rule matters: errors fail validation, warnings inform."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+Check = Callable[[RunStep], str | None]
+
+
+@attrs.frozen
+class Rule:
+    """One entry of the catalogue: its code, default severity and what it means."""
+
+    code: str
+    severity: Severity
+    summary: str
+    check: Check | None = attrs.field(default=None, eq=False, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class Finding:
+    """A broken rule: what (``rule``), how bad, why, and where when known.
+
+    ``path`` is a JSON path inside the step (``step_details.tool_calls[2].id``);
+    ``file``, ``line`` (JSONL) and ``event_index`` (1-based, any format) locate the
+    event in a stream.
+    """
+
+    rule: str
+    severity: Severity
+    message: str
+    step_id: str | None = None
+    path: str | None = None
+    file: str | None = None
+    line: int | None = None
+    event_index: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """Whether this finding fails validation."""
+        return self.severity is Severity.ERROR
+
+
+_STAMPS: Final = ("cancelled_at", "completed_at", "expired_at", "failed_at")
+_OWN_STAMP: Final = {
+    "in_progress": None,
+    "cancelled": "cancelled_at",
+    "completed": "completed_at",
+    "expired": "expired_at",
+    "failed": "failed_at",
+}
+_METADATA_PAIRS: Final = 16
+_METADATA_KEY_CHARS: Final = 64
+_METADATA_VALUE_CHARS: Final = 512
+
+
+def _object_type(step: RunStep) -> str | None:
+    if step.object == "thread.run.step":
+        return None
+    return f"object is {step.object!r}, expected 'thread.run.step'"
+
+
+def _details_type_mismatch(step: RunStep) -> str | None:
+    if step.step_details.type == step.type:
+        return None
+    return f"step_details.type is {step.step_details.type!r} but the step's type is {step.type!r}"
+
+
+def _stamp_mismatch(step: RunStep) -> str | None:
+    own = _OWN_STAMP[step.status]
+    problems = []
+    for name in _STAMPS:
+        is_set = getattr(step, name) is not None
+        if name == own and not is_set:
+            problems.append(f"{name} is null")
+        elif name != own and is_set:
+            problems.append(f"{name} is set")
+    if not problems:
+        return None
+    expected = f"exactly {own}" if own else "none of the four *_at stamps"
+    return f"status {step.status!r} needs {expected}, but {' and '.join(problems)}"
+
+
+def _stamp_before_created(step: RunStep) -> str | None:
+    early = [
+        f"{name}={value}"
+        for name in _STAMPS
+        if (value := getattr(step, name)) is not None and value < step.created_at
+    ]
+    if not early:
+        return None
+    return f"{', '.join(early)} precedes created_at={step.created_at}"
+
+
+def _usage_before_completion(step: RunStep) -> str | None:
+    if step.usage is None or step.status != "in_progress":
+        return None
+    return "usage is set while the step is still in_progress; it must stay null until it ends"
+
+
+def _usage_without_completion(step: RunStep) -> str | None:
+    if step.usage is None or step.status in ("in_progress", "completed"):
+        return None
+    return f"usage is set on a {step.status} step; only completed steps are expected to carry it"
+
+
+def _usage_missing(step: RunStep) -> str | None:
+    if step.usage is not None or step.status != "completed":
+        return None
+    return "the step completed without usage"
+
+
+def _usage_total(step: RunStep) -> str | None:
+    usage = step.usage
+    if usage is None:
+        return None
+    prompt, completion, total = usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+    if min(prompt, completion, total) < 0:
+        return f"token counts must not be negative: {prompt}, {completion}, {total}"
+    if total != prompt + completion:
+        return f"total_tokens={total} but prompt_tokens + completion_tokens = {prompt + completion}"
+    return None
+
+
+def _error_without_failure(step: RunStep) -> str | None:
+    if step.last_error is None or step.status == "failed":
+        return None
+    return f"last_error is set on a {step.status} step; only failed steps carry one"
+
+
+def _failure_without_error(step: RunStep) -> str | None:
+    if step.last_error is not None or step.status != "failed":
+        return None
+    return "the step failed without last_error"
+
+
+def _metadata_limits(step: RunStep) -> str | None:
+    metadata = step.metadata
+    if not metadata:
+        return None
+    problems = []
+    if len(metadata) > _METADATA_PAIRS:
+        problems.append(f"{len(metadata)} pairs (at most {_METADATA_PAIRS})")
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            problems.append(f"metadata[{key!r}] is not a string pair")
+            continue
+        if len(key) > _METADATA_KEY_CHARS:
+            problems.append(f"key {key[:20]!r}... has {len(key)} chars (at most 64)")
+        if len(value) > _METADATA_VALUE_CHARS:
+            problems.append(f"metadata[{key!r}] has {len(value)} chars (at most 512)")
+    return "; ".join(problems) or None
+
+
+def _unknown_value(step: RunStep) -> str | None:
+    # Values that do not decide the lifecycle drift over time (the API once sent the
+    # ranker with hyphens); they load, with this warning.
+    problems = []
+    if step.last_error is not None and step.last_error.code not in LAST_ERROR_CODES:
+        problems.append(f"last_error.code {step.last_error.code!r}")
+    if step.step_details.type == "tool_calls":
+        for i, call in enumerate(step.step_details.tool_calls):
+            if isinstance(call, FileSearchToolCall) and call.file_search.ranking_options:
+                ranker = call.file_search.ranking_options.ranker
+                if ranker not in RANKERS:
+                    path = f"step_details.tool_calls[{i}].file_search.ranking_options.ranker"
+                    problems.append(f"{path} {ranker!r}")
+    if not problems:
+        return None
+    return "undocumented value: " + ", ".join(problems)
+
+
+E, W = Severity.ERROR, Severity.WARNING
+
+_ALL_RULES: Final = (
+    # Entity rules: checked on every snapshot, wherever it comes from.
+    Rule("object-type", E, "`object` is 'thread.run.step'", _object_type),
+    Rule("details-type-mismatch", E, "`step_details.type` equals `type`", _details_type_mismatch),
+    Rule("stamp-mismatch", E, "the *_at stamps agree with the status", _stamp_mismatch),
+    Rule("stamp-before-created", E, "no stamp precedes `created_at`", _stamp_before_created),
+    Rule("usage-before-completion", E, "no usage while in_progress", _usage_before_completion),
+    Rule(
+        "usage-without-completion",
+        W,
+        "usage only on completed steps",
+        _usage_without_completion,
+    ),
+    Rule("usage-missing", W, "a completed step has usage", _usage_missing),
+    Rule("usage-total", E, "total = prompt + completion, none negative", _usage_total),
+    Rule("error-without-failure", E, "last_error only on failed steps", _error_without_failure),
+    Rule("failure-without-error", W, "a failed step has last_error", _failure_without_error),
+    Rule("metadata-limits", E, "metadata: <=16 string pairs, keys<=64, values<=512", _metadata_limits),
+    Rule("unknown-value", W, "closed string sets hold a documented value", _unknown_value),
+    # Loading rules: found by the JSON loader.
+    Rule("schema", E, "the JSON has every field, with the right JSON type and enum value"),
+    Rule("unknown-key", E, "no undocumented keys (checked only when loading strictly)"),
+    # Stream rules: found by the Tracker, which sees the sequence.
+    Rule("malformed-event", E, "each event parses and its payload is a valid step or delta"),
+    Rule("unknown-step", E, "a delta belongs to a step already seen"),
+    Rule("adopted-step", W, "a step's first event is `created`"),
+    Rule("duplicate-created", E, "a step is created once"),
+    Rule("after-terminal", E, "no event for a step after its terminal event"),
+    Rule("status-mismatch", E, "the payload's status matches the event name"),
+    Rule("illegal-transition", E, "a status change follows the lifecycle machine"),
+    Rule("identity-changed", E, "run, thread, assistant, type and created_at never change"),
+    Rule("time-travel", E, "no stamp earlier than one already seen for the step"),
+    Rule("delta-type-mismatch", E, "a delta's step_details.type equals the step's type"),
+    Rule("snapshot-diverged", W, "the terminal step_details equal what the deltas built"),
+    Rule("dangling-step", W, "every step reaches a terminal status by the end of input"),
+)
+
+CATALOGUE: Final[Mapping[str, Rule]] = {rule.code: rule for rule in _ALL_RULES}
+"""Every rule steplife knows, by code."""
+
+
+def _severities(value: Mapping[str, Severity | str]) -> Mapping[str, Severity]:
+    return {code: Severity(severity) for code, severity in value.items()}
+
+
+@attrs.frozen
+class Rules:
+    """Which rules apply and how severe each one is: the catalogue as a user tunes it.
+
+    ``Rules(ignore={"usage-missing"}, severity={"usage-without-completion": "error"})``
+    drops one rule and escalates another. Unknown codes raise `UnknownRuleError` at
+    once, so a typo cannot silently disable nothing.
+    """
+
+    ignore: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    severity: Mapping[str, Severity] = attrs.field(factory=dict, converter=_severities)
+    _checks: tuple[tuple[str, Severity, Check], ...] = attrs.field(
+        init=False, repr=False, eq=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        for code in (*self.ignore, *self.severity):
+            if code not in CATALOGUE:
+                raise UnknownRuleError(code, list(CATALOGUE))
+        checks = tuple(
+            (rule.code, self.severity.get(rule.code, rule.severity), rule.check)
+            for rule in _ALL_RULES
+            if rule.check is not None and rule.code not in self.ignore
+        )
+        object.__setattr__(self, "_checks", checks)
+
+    def severity_of(self, code: str) -> Severity | None:
+        """The severity `code` has under these rules, or None when it is ignored."""
+        if code in self.ignore:
+            return None
+        return self.severity.get(code, CATALOGUE[code].severity)
+
+    def finding(
+        self,
+        code: str,
+        message: str,
+        *,
+        step_id: str | None = None,
+        path: str | None = None,
+    ) -> Finding | None:
+        """A finding for `code` at its configured severity, or None when it is ignored."""
+        severity = self.severity_of(code)
+        if severity is None:
+            return None
+        return Finding(rule=code, severity=severity, message=message, step_id=step_id, path=path)
+
+    def check(self, step: RunStep) -> list[Finding]:
+        """Every entity rule `step` breaks, in catalogue order; empty when it is clean."""
+        findings = []
+        for code, severity, rule_check in self._checks:
+            message = rule_check(step)
+            if message is not None:
+                findings.append(
+                    Finding(rule=code, severity=severity, message=message, step_id=step.id)
+                )
+        return findings
+
+    def ignoring(self, *codes: str) -> Rules:
+        """A copy that also ignores `codes`."""
+        return attrs.evolve(self, ignore=self.ignore | set(codes))
+
+    def with_severity(self, overrides: Mapping[str, Severity | str]) -> Rules:
+        """A copy with `overrides` (code to severity) applied on top."""
+        return attrs.evolve(self, severity={**self.severity, **_severities(overrides)})
+
+
+DEFAULT_RULES: Final = Rules()
+
+
+def check(step: RunStep, *, rules: Rules = DEFAULT_RULES) -> list[Finding]:
+    """Every rule `step` breaks, as findings, without raising."""
+    return rules.check(step)
+
+
+def errors_in(findings: Iterable[Finding]) -> list[Finding]:
+    """The error-level findings among `findings`."""
+    return [f for f in findings if f.severity is Severity.ERROR]

@@ -1,0 +1,108 @@
+"""The exceptions steplife raises.
+
+Every exception derives from `SteplifeError`, and each also subclasses the builtin
+exception it refines, so ``except ValueError`` keeps working for callers that predate
+steplife.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from steplife._rules import Finding
+
+__all__ = [
+    "ConflictError",
+    "IllegalTransitionError",
+    "InvalidStepError",
+    "SteplifeError",
+    "SteplifeWarning",
+    "StoreError",
+    "UnknownRuleError",
+]
+
+
+class SteplifeError(Exception):
+    """Root of every error steplife raises."""
+
+
+class SteplifeWarning(UserWarning):
+    """Issued when a lifecycle operation succeeds but breaks a warning-level rule.
+
+    Escalate it with ``warnings.simplefilter("error", SteplifeWarning)``, or make
+    the rule an error through `Rules`.
+    """
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(f"{finding.rule}: {finding.message}")
+        self.finding = finding
+
+
+def _bullets(findings: Sequence[Finding]) -> str:
+    return "\n".join(f"  - {f.rule}: {f.message}" for f in findings)
+
+
+class InvalidStepError(SteplifeError, ValueError):
+    """A run step (loaded, constructed or transitioned) breaks error-level rules.
+
+    `findings` holds every problem found, not just the first; the message lists
+    them one per line, each with its JSON path where it has one.
+    """
+
+    def __init__(self, summary: str, findings: Sequence[Finding]) -> None:
+        self.findings: tuple[Finding, ...] = tuple(findings)
+        super().__init__(f"{summary}:\n{_bullets(self.findings)}")
+
+
+class IllegalTransitionError(SteplifeError, ValueError):
+    """A trigger was fired that the lifecycle does not allow from the step's status.
+
+    The step is left exactly as it was. `step_id`, `status` and `trigger` say what
+    was attempted.
+    """
+
+    def __init__(self, step_id: str, status: str, trigger: str) -> None:
+        self.step_id = step_id
+        self.status = status
+        self.trigger = trigger
+        if status == "in_progress":
+            hint = ""
+        else:
+            hint = f"; {status!r} is terminal, no trigger leaves it"
+        super().__init__(f"step {step_id!r}: cannot {trigger} from status {status!r}{hint}")
+
+
+class UnknownRuleError(SteplifeError, KeyError):
+    """A rule code that is not in the catalogue was named (to ignore or re-grade it)."""
+
+    def __init__(self, code: str, known: Sequence[str]) -> None:
+        self.code = code
+        super().__init__(f"unknown rule code {code!r}; known codes: {', '.join(sorted(known))}")
+
+    def __str__(self) -> str:
+        # KeyError's str() would quote the whole message again.
+        return str(self.args[0])
+
+
+class StoreError(SteplifeError, RuntimeError):
+    """A step store could not be opened, read or written."""
+
+
+class ConflictError(StoreError):
+    """A store write named a version that another writer has already moved past.
+
+    `current` is the step's snapshot as stored now and `version` its version, so the
+    caller can decide what to do.
+    """
+
+    def __init__(self, step_id: str, expected: int, version: int, current: object) -> None:
+        self.step_id = step_id
+        self.expected = expected
+        self.version = version
+        self.current = current
+        super().__init__(
+            f"step {step_id!r}: expected version {expected}, but the store is at {version}; "
+            "reload the step and decide again"
+        )
