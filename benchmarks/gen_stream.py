@@ -34,8 +34,9 @@ import random
 import string
 import sys
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -49,25 +50,75 @@ _TOOL_FRACTION = 0.35
 _MESSAGE_DELTA_P = 0.2
 _TERMINALS = ("completed", "failed", "cancelled", "expired")
 _TERMINAL_WEIGHTS = (0.94, 0.03, 0.015, 0.015)
-_STAMP = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
-          "expired": "expired_at"}
-_WORDS = ("the", "weather", "is", "warm", "and", "sunny", "today", "order", "shipped", "your",
-          "report", "total", "of", "items", "please", "check", "result", "value", "in", "Paris")
+_STAMP = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": "expired_at",
+}
+_WORDS = (
+    "the",
+    "weather",
+    "is",
+    "warm",
+    "and",
+    "sunny",
+    "today",
+    "order",
+    "shipped",
+    "your",
+    "report",
+    "total",
+    "of",
+    "items",
+    "please",
+    "check",
+    "result",
+    "value",
+    "in",
+    "Paris",
+)
 _CITIES = ("San Francisco, CA", "Paris, France", "Tokyo, Japan", "Berlin, Germany", "Lima, Peru")
-_CODE = ("import numpy as np", "import pandas as pd", "df = pd.read_csv('/mnt/data/file.csv')",
-         "x = np.linspace(-2 * np.pi, 2 * np.pi, 100)", "y = np.sin(x)", "df.describe()",
-         "total = sum(df['amount'])", "print(total)", "plt.plot(x, y)", "plt.show()",
-         "result = 7.5 * 13.7", "result")
+_CODE = (
+    "import numpy as np",
+    "import pandas as pd",
+    "df = pd.read_csv('/mnt/data/file.csv')",
+    "x = np.linspace(-2 * np.pi, 2 * np.pi, 100)",
+    "y = np.sin(x)",
+    "df.describe()",
+    "total = sum(df['amount'])",
+    "print(total)",
+    "plt.plot(x, y)",
+    "plt.show()",
+    "result = 7.5 * 13.7",
+    "result",
+)
 _LOGS = ("102.75", "'y := sin(x)'", "count    100.000000\nmean       0.000000", "4521.3")
-_FN_OUTPUTS = ("warm and sunny", '{"temperature":22,"unit":"c"}', "102.75", "Email sent.",
-               '{"status":"shipped","eta":"2026-03-04"}')
-_ERRORS = (("server_error", "Sorry, something went wrong."),
-           ("rate_limit_exceeded", "Rate limit reached for gpt-4o in organization "
-            "org-Xq3bV8kLmN2pR7sT on tokens per min (TPM): Limit 30000, Used 29120, "
-            "Requested 1877. Please try again in 1.994s."))
+_FN_OUTPUTS = (
+    "warm and sunny",
+    '{"temperature":22,"unit":"c"}',
+    "102.75",
+    "Email sent.",
+    '{"status":"shipped","eta":"2026-03-04"}',
+)
+_ERRORS = (
+    ("server_error", "Sorry, something went wrong."),
+    (
+        "rate_limit_exceeded",
+        "Rate limit reached for gpt-4o in organization "
+        "org-Xq3bV8kLmN2pR7sT on tokens per min (TPM): Limit 30000, Used 29120, "
+        "Requested 1877. Please try again in 1.994s.",
+    ),
+)
 _NON_STEP = ("thread.message.delta",) * 12 + (
-    "thread.message.created", "thread.message.in_progress", "thread.message.completed",
-    "thread.run.created", "thread.run.queued", "thread.run.in_progress", "thread.run.completed")
+    "thread.message.created",
+    "thread.message.in_progress",
+    "thread.message.completed",
+    "thread.run.created",
+    "thread.run.queued",
+    "thread.run.in_progress",
+    "thread.run.completed",
+)
 
 
 def _args(rng: random.Random, name: str) -> str:
@@ -79,7 +130,7 @@ def _args(rng: random.Random, name: str) -> str:
     elif name == "send_email":
         obj = {"to": "dana@example.com", "subject": " ".join(rng.choices(_WORDS, k=4))}
     else:
-        obj = {"order_id": f"ord_{rng.randrange(10**8):08d}", "include_items": rng.random() < .5}
+        obj = {"order_id": f"ord_{rng.randrange(10**8):08d}", "include_items": rng.random() < 0.5}
     return orjson.dumps(obj).decode()
 
 
@@ -89,7 +140,7 @@ _FUNCTIONS = ("get_current_weather", "product", "send_email", "lookup_order")
 class _Run:
     """The parent run (and thread/assistant) shared by a few consecutive steps."""
 
-    __slots__ = ("id", "thread_id", "assistant_id", "created_at", "expires_at")
+    __slots__ = ("assistant_id", "created_at", "expires_at", "id", "thread_id")
 
     def __init__(self, gen: _Gen, now: int) -> None:
         self.id = gen.new_id("run_")
@@ -102,7 +153,7 @@ class _Run:
 class _Call:
     """One tool call: its final content, and its state as streamed so far."""
 
-    __slots__ = ("id", "kind", "name", "text", "outputs", "output")
+    __slots__ = ("id", "kind", "name", "output", "outputs", "text")
 
     def __init__(self, call_id: str, kind: str, name: str) -> None:
         self.id, self.kind, self.name = call_id, kind, name
@@ -113,10 +164,19 @@ class _Call:
     def as_json(self) -> dict[str, Any]:
         """The call as it appears in a snapshot's ``tool_calls``."""
         if self.kind == "function":
-            return {"id": self.id, "type": "function", "function": {
-                "name": self.name, "arguments": self.text, "output": self.output}}
-        return {"id": self.id, "type": "code_interpreter", "code_interpreter": {
-            "input": self.text, "outputs": [_copy_output(o) for o in self.outputs]}}
+            return {
+                "id": self.id,
+                "type": "function",
+                "function": {"name": self.name, "arguments": self.text, "output": self.output},
+            }
+        return {
+            "id": self.id,
+            "type": "code_interpreter",
+            "code_interpreter": {
+                "input": self.text,
+                "outputs": [_copy_output(o) for o in self.outputs],
+            },
+        }
 
 
 def _copy_output(o: dict[str, Any]) -> dict[str, Any]:
@@ -128,8 +188,19 @@ def _copy_output(o: dict[str, Any]) -> dict[str, Any]:
 class _Step:
     """A step being streamed: fixed identity, plan of delta ops, and cursor."""
 
-    __slots__ = ("id", "run", "type", "terminal", "created_at", "message_id", "calls",
-                 "present", "plan", "n_deltas", "phase")
+    __slots__ = (
+        "calls",
+        "created_at",
+        "id",
+        "message_id",
+        "n_deltas",
+        "phase",
+        "plan",
+        "present",
+        "run",
+        "terminal",
+        "type",
+    )
 
     def __init__(self, sid: str, run: _Run, stype: str, terminal: str, now: int) -> None:
         self.id, self.run, self.type, self.terminal = sid, run, stype, terminal
@@ -145,7 +216,8 @@ class _Step:
         """Current ``step_details`` (a fresh object)."""
         if self.type == "message_creation":
             return {"type": "message_creation", "message_creation": {"message_id": self.message_id}}
-        return {"type": "tool_calls", "tool_calls": [c.as_json() for c in self.calls[:self.present]]}
+        calls = [c.as_json() for c in self.calls[: self.present]]
+        return {"type": "tool_calls", "tool_calls": calls}
 
 
 class _Gen:
@@ -228,8 +300,13 @@ class _Gen:
     def _new_step(self, i: int, run: _Run) -> _Step:
         rng = self.rng
         is_tool, kind, n, real, term = self.shapes[i]
-        st = _Step(self.new_id("step_"), run, "tool_calls" if is_tool else "message_creation",
-                   term, int(self.clock))
+        st = _Step(
+            self.new_id("step_"),
+            run,
+            "tool_calls" if is_tool else "message_creation",
+            term,
+            int(self.clock),
+        )
         k = self.k[i]
         if not is_tool:
             st.message_id = self.new_id("msg_")
@@ -245,13 +322,16 @@ class _Gen:
             st.calls = [_Call(self.new_id("call_"), "code_interpreter", "")]
             fixed = (1 if real else 0) + n
             pieces = 1
-        planned = max(k, fixed + pieces) if term == "completed" else max(k + 1 + rng.randrange(3),
-                                                                        fixed + pieces)
+        planned = (
+            max(k, fixed + pieces)
+            if term == "completed"
+            else max(k + 1 + rng.randrange(3), fixed + pieces)
+        )
         per_call = [1] * len(st.calls)
         for _ in range(planned - fixed - pieces):
             per_call[rng.randrange(len(per_call))] += 1
         plan: list[tuple[str, int, Any]] = []
-        for ci, (call, p) in enumerate(zip(st.calls, per_call)):
+        for ci, (call, p) in enumerate(zip(st.calls, per_call, strict=True)):
             if real:
                 plan.append(("intro", ci, None))
             text = _args(rng, call.name) if kind == "function" else self._code(p)
@@ -259,7 +339,7 @@ class _Gen:
                 text = text[:-1] + ',"note":"' + " ".join(rng.choices(_WORDS, k=p)) + '"}'
             cuts = sorted(rng.sample(range(1, len(text)), p - 1)) if p > 1 else []
             bounds = [0, *cuts, len(text)]
-            plan.extend(("text", ci, text[a:b]) for a, b in zip(bounds, bounds[1:]))
+            plan.extend(("text", ci, text[a:b]) for a, b in pairwise(bounds))
         if kind == "function":
             plan.append(("fn_out", 0, [rng.choice(_FN_OUTPUTS) for _ in st.calls]))
         else:
@@ -267,15 +347,17 @@ class _Gen:
                 if rng.random() < 0.8:
                     plan.append(("ci_out", 0, {"type": "logs", "logs": rng.choice(_LOGS)}))
                 else:
-                    plan.append(("ci_out", 0, {"type": "image",
-                                               "image": {"file_id": self.new_id("file-")}}))
+                    plan.append(
+                        ("ci_out", 0, {"type": "image", "image": {"file_id": self.new_id("file-")}})
+                    )
         st.plan = plan
         st.n_deltas = k
         st.present = 0 if real else len(st.calls)
         return st
 
     def _code(self, pieces: int) -> str:
-        rng, lines = self.rng, []
+        rng = self.rng
+        lines: list[str] = []
         target = max(pieces + 1, rng.randint(20, 160))
         while sum(len(x) + 1 for x in lines) < target:
             lines.append(rng.choice(_CODE))
@@ -285,11 +367,23 @@ class _Gen:
     def _snapshot(self, st: _Step, status: str, now: int) -> Event:
         rng, run = self.rng, st.run
         snap: Event = {
-            "id": st.id, "object": "thread.run.step", "created_at": st.created_at,
-            "run_id": run.id, "assistant_id": run.assistant_id, "thread_id": run.thread_id,
-            "type": st.type, "status": status, "cancelled_at": None, "completed_at": None,
-            "expired_at": None, "failed_at": None, "last_error": None,
-            "step_details": st.details(), "usage": None, "metadata": None}
+            "id": st.id,
+            "object": "thread.run.step",
+            "created_at": st.created_at,
+            "run_id": run.id,
+            "assistant_id": run.assistant_id,
+            "thread_id": run.thread_id,
+            "type": st.type,
+            "status": status,
+            "cancelled_at": None,
+            "completed_at": None,
+            "expired_at": None,
+            "failed_at": None,
+            "last_error": None,
+            "step_details": st.details(),
+            "usage": None,
+            "metadata": None,
+        }
         if status != "in_progress":
             snap[_STAMP[status]] = now
             usage = status == "completed" or (status == "failed" and rng.random() < 0.5)
@@ -298,7 +392,7 @@ class _Gen:
                 snap["last_error"] = {"code": code, "message": msg}
             if usage:
                 text = sum(len(c.text) for c in st.calls)
-                p = rng.randint(150, 4000) if status == "completed" else rng.randint(0, 1)
+                p = rng.randint(150, 4000) if status == "completed" else 0
                 c = text // 4 + rng.randint(5, 60)
                 snap["usage"] = {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
         return snap
@@ -313,7 +407,9 @@ class _Gen:
                 st.present = ci + 1
                 body: dict[str, Any] = (
                     {"name": call.name, "arguments": "", "output": None}
-                    if call.kind == "function" else {"input": "", "outputs": []})
+                    if call.kind == "function"
+                    else {"input": "", "outputs": []}
+                )
                 entries = [{"index": ci, "id": call.id, "type": call.kind, call.kind: body}]
             elif op == "text":
                 call.text += arg
@@ -323,31 +419,42 @@ class _Gen:
                 j = len(call.outputs)
                 call.outputs.append(arg)
                 out = {"index": j, **_copy_output(arg)}
-                entries = [{"index": ci, "type": "code_interpreter",
-                            "code_interpreter": {"outputs": [out]}}]
+                entries = [
+                    {
+                        "index": ci,
+                        "type": "code_interpreter",
+                        "code_interpreter": {"outputs": [out]},
+                    }
+                ]
             else:  # fn_out: every call's output at once
                 entries = []
-                for i, (c, o) in enumerate(zip(st.calls, arg)):
+                for i, (c, o) in enumerate(zip(st.calls, arg, strict=True)):
                     c.output = o
                     entries.append({"index": i, "type": "function", "function": {"output": o}})
             sd = {"type": "tool_calls", "tool_calls": entries}
-        return {"event": "thread.run.step.delta", "data": {
-            "id": st.id, "object": "thread.run.step.delta", "delta": {"step_details": sd}}}
+        return {
+            "event": "thread.run.step.delta",
+            "data": {"id": st.id, "object": "thread.run.step.delta", "delta": {"step_details": sd}},
+        }
 
     def _advance(self, st: _Step, now: int) -> Event:
         """Next event of a live step (created has already been emitted)."""
         if st.phase == 1:
             st.phase = 2
-            return {"event": "thread.run.step.in_progress",
-                    "data": self._snapshot(st, "in_progress", now)}
+            return {
+                "event": "thread.run.step.in_progress",
+                "data": self._snapshot(st, "in_progress", now),
+            }
         d = st.phase - 2
         if d < st.n_deltas:
             st.phase += 1
             op, ci, arg = st.plan[d]
             return self._delta(st, op, ci, arg)
         st.phase = -1
-        return {"event": "thread.run.step." + st.terminal,
-                "data": self._snapshot(st, st.terminal, now)}
+        return {
+            "event": "thread.run.step." + st.terminal,
+            "data": self._snapshot(st, st.terminal, now),
+        }
 
     def _non_step(self, run: _Run, msg_id: str, now: int) -> Event:
         """A run or message event that a step validator passes by."""
@@ -355,44 +462,102 @@ class _Gen:
         name = rng.choice(_NON_STEP)
         if name == "thread.message.delta":
             word = " " + rng.choice(_WORDS)
-            return {"event": name, "data": {"id": msg_id, "object": "thread.message.delta", "delta": {
-                "content": [{"index": 0, "type": "text", "text": {"value": word}}]}}}
+            content = [{"index": 0, "type": "text", "text": {"value": word}}]
+            return {
+                "event": name,
+                "data": {
+                    "id": msg_id,
+                    "object": "thread.message.delta",
+                    "delta": {"content": content},
+                },
+            }
         if name.startswith("thread.message."):
             done = name.endswith("completed")
-            content = [{"type": "text", "text": {
-                "value": " ".join(rng.choices(_WORDS, k=12)), "annotations": []}}] if done else []
-            return {"event": name, "data": {
-                "id": msg_id, "object": "thread.message", "created_at": now,
-                "assistant_id": run.assistant_id, "thread_id": run.thread_id, "run_id": run.id,
-                "status": "completed" if done else "in_progress", "incomplete_details": None,
-                "incomplete_at": None, "completed_at": now if done else None, "role": "assistant",
-                "content": content, "attachments": [], "metadata": {}}}
+            content = (
+                [
+                    {
+                        "type": "text",
+                        "text": {"value": " ".join(rng.choices(_WORDS, k=12)), "annotations": []},
+                    }
+                ]
+                if done
+                else []
+            )
+            return {
+                "event": name,
+                "data": {
+                    "id": msg_id,
+                    "object": "thread.message",
+                    "created_at": now,
+                    "assistant_id": run.assistant_id,
+                    "thread_id": run.thread_id,
+                    "run_id": run.id,
+                    "status": "completed" if done else "in_progress",
+                    "incomplete_details": None,
+                    "incomplete_at": None,
+                    "completed_at": now if done else None,
+                    "role": "assistant",
+                    "content": content,
+                    "attachments": [],
+                    "metadata": {},
+                },
+            }
         status = name.rsplit(".", 1)[1]
         status = "queued" if status == "created" else status
         done = status == "completed"
         p, c = rng.randint(200, 5000), rng.randint(10, 500)
-        return {"event": name, "data": {
-            "id": run.id, "object": "thread.run", "created_at": run.created_at,
-            "assistant_id": run.assistant_id, "thread_id": run.thread_id, "status": status,
-            "started_at": None if status == "queued" else run.created_at + 1,
-            "expires_at": None if done else run.expires_at, "cancelled_at": None,
-            "failed_at": None, "completed_at": now if done else None, "required_action": None,
-            "last_error": None, "model": "gpt-4o", "instructions": None,
-            "tools": [{"type": "code_interpreter"}, {"type": "function", "function": {
-                "name": "get_current_weather", "description": "Gets the user's current weather",
-                "parameters": {"type": "object", "properties": {}}, "strict": False}}],
-            "tool_resources": {"code_interpreter": {"file_ids": []}}, "metadata": {},
-            "temperature": 1.0, "top_p": 1.0, "reasoning_effort": None,
-            "max_completion_tokens": None, "max_prompt_tokens": None,
-            "truncation_strategy": {"type": "auto", "last_messages": None},
-            "incomplete_details": None,
-            "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
-            if done else None, "response_format": "auto", "tool_choice": "auto",
-            "parallel_tool_calls": True}}
+        return {
+            "event": name,
+            "data": {
+                "id": run.id,
+                "object": "thread.run",
+                "created_at": run.created_at,
+                "assistant_id": run.assistant_id,
+                "thread_id": run.thread_id,
+                "status": status,
+                "started_at": None if status == "queued" else run.created_at + 1,
+                "expires_at": None if done else run.expires_at,
+                "cancelled_at": None,
+                "failed_at": None,
+                "completed_at": now if done else None,
+                "required_action": None,
+                "last_error": None,
+                "model": "gpt-4o",
+                "instructions": "You are a helpful assistant.",
+                "tools": [
+                    {"type": "code_interpreter"},
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "get_current_weather",
+                            "description": "Gets the user's current weather",
+                            "parameters": {"type": "object", "properties": {}},
+                            "strict": False,
+                        },
+                    },
+                ],
+                "tool_resources": {"code_interpreter": {"file_ids": []}},
+                "metadata": {},
+                "temperature": 1.0,
+                "top_p": 1.0,
+                "reasoning_effort": None,
+                "max_completion_tokens": None,
+                "max_prompt_tokens": None,
+                "truncation_strategy": {"type": "auto", "last_messages": None},
+                "incomplete_details": None,
+                "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+                if done
+                else None,
+                "response_format": "auto",
+                "tool_choice": "auto",
+                "parallel_tool_calls": True,
+            },
+        }
 
     def events(self) -> Iterator[Event]:
         """Yield exactly ``n_events`` events."""
-        rng, live = self.rng, []
+        rng = self.rng
+        live: list[_Step] = []
         n, non_step_left, next_step = self.n_events, self.n_non_step, 0
         run = _Run(self, int(self.clock))
         run_left = rng.randint(3, 7)
@@ -405,7 +570,9 @@ class _Gen:
                 mid = other.message_id if other and other.message_id else self.new_id("msg_")
                 yield self._non_step(r, mid, now)
                 continue
-            if next_step < self.n_steps and (not live or (len(live) < _LIVE and rng.random() < .5)):
+            if next_step < self.n_steps and (
+                not live or (len(live) < _LIVE and rng.random() < 0.5)
+            ):
                 if run_left == 0:
                     run, run_left = _Run(self, now), rng.randint(3, 7)
                 run_left -= 1
@@ -413,8 +580,10 @@ class _Gen:
                 next_step += 1
                 st.phase = 1
                 live.append(st)
-                yield {"event": "thread.run.step.created",
-                       "data": self._snapshot(st, "in_progress", now)}
+                yield {
+                    "event": "thread.run.step.created",
+                    "data": self._snapshot(st, "in_progress", now),
+                }
                 continue
             i = rng.randrange(len(live))
             st = live[i]
@@ -434,8 +603,9 @@ def generate(n_events: int = 1_000_000, n_steps: int = 200_000, seed: int = 0) -
     return _Gen(n_events, n_steps, seed).events()
 
 
-def write(path: str | Path, n_events: int = 1_000_000, n_steps: int = 200_000,
-          seed: int = 0) -> int:
+def write(
+    path: str | Path, n_events: int = 1_000_000, n_steps: int = 200_000, seed: int = 0
+) -> int:
     """Write the stream as JSONL to ``path`` (gzip if it ends with ``.gz``, stdout if ``-``).
 
     Returns the number of events written.
@@ -446,7 +616,7 @@ def write(path: str | Path, n_events: int = 1_000_000, n_steps: int = 200_000,
     if p == "-":
         out = sys.stdout.buffer
     elif p.endswith(".gz"):
-        out = gzip.open(p, "wb", compresslevel=5)
+        out = cast(IO[bytes], gzip.open(p, "wb", compresslevel=5))  # noqa: SIM115 - closed below
     else:
         out = open(p, "wb")  # noqa: SIM115 - closed below
     count = 0

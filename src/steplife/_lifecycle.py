@@ -53,9 +53,10 @@ STAMP_OF: Final[Mapping[str, str]] = {
 
 def _apply(event: EventData) -> None:
     """Stamp the step and set what the trigger carries; runs before the state moves."""
-    step: RunStep = event.model
+    step: RunStep = event.model  # type: ignore[assignment]  # transitions types it object
     at, usage, last_error = event.args
-    setattr(step, STAMP_OF[event.transition.dest], at)
+    assert event.transition is not None  # always set while a transition runs
+    setattr(step, STAMP_OF[str(event.transition.dest)], at)
     if usage is not None:
         step.usage = usage
     if last_error is not None:
@@ -63,7 +64,7 @@ def _apply(event: EventData) -> None:
 
 
 MACHINE_CONFIG: Final[Mapping[str, Any]] = {
-    "states": list(STATUSES),
+    "states": [{"name": status, "final": status != "in_progress"} for status in STATUSES],
     "initial": "in_progress",
     "transitions": [
         {"trigger": trigger, "source": "in_progress", "dest": dest, "before": _apply}
@@ -76,9 +77,11 @@ MACHINE_CONFIG: Final[Mapping[str, Any]] = {
 """The lifecycle as data: the one definition both the machine and the diagram use."""
 
 
-def build_machine(machine_class: type[Machine] = Machine, **extra: Any) -> Machine:
+def build_machine(
+    machine_class: type[Machine] = Machine, model: object = None, **extra: Any
+) -> Machine:
     """Build a machine of `machine_class` from `MACHINE_CONFIG` (the diagram uses this)."""
-    return machine_class(model=None, **MACHINE_CONFIG, **extra)
+    return machine_class(model=model, **MACHINE_CONFIG, **extra)
 
 
 _MACHINE: Final = build_machine()

@@ -67,10 +67,8 @@ class IllegalTransitionError(SteplifeError, ValueError):
         self.step_id = step_id
         self.status = status
         self.trigger = trigger
-        if status == "in_progress":
-            hint = ""
-        else:
-            hint = f"; {status!r} is terminal, no trigger leaves it"
+        terminal = status != "in_progress"
+        hint = f"; {status!r} is terminal, no trigger leaves it" if terminal else ""
         super().__init__(f"step {step_id!r}: cannot {trigger} from status {status!r}{hint}")
 
 

@@ -1,0 +1,99 @@
+"""steplife: lifecycle validation for OpenAI Assistants run steps.
+
+A wire-exact `RunStep` record, one lifecycle machine that moves it from
+``in_progress`` to a terminal status, one catalogue of coded rules, and JSON both
+ways. See the README for a tour.
+"""
+
+from __future__ import annotations
+
+from steplife._lifecycle import Clock, Lifecycle, Trigger, system_clock
+from steplife._model import (
+    CodeInterpreter,
+    CodeInterpreterImage,
+    CodeInterpreterLogs,
+    CodeInterpreterOutput,
+    CodeInterpreterToolCall,
+    FileSearch,
+    FileSearchRankingOptions,
+    FileSearchResult,
+    FileSearchResultContent,
+    FileSearchToolCall,
+    Function,
+    FunctionToolCall,
+    ImageFile,
+    LastError,
+    MessageCreation,
+    MessageCreationDetails,
+    Metadata,
+    RunStep,
+    StepDetails,
+    StepStatus,
+    StepType,
+    ToolCall,
+    ToolCallsDetails,
+    Usage,
+)
+from steplife._rules import CATALOGUE, Finding, Rule, Rules, Severity, check
+from steplife._version import __version__
+from steplife._wire import Parsed, from_dict, from_json, parse, to_dict, to_json
+from steplife.errors import (
+    ConflictError,
+    IllegalTransitionError,
+    InvalidStepError,
+    SteplifeError,
+    SteplifeWarning,
+    StoreError,
+    UnknownRuleError,
+)
+
+__all__ = [
+    "CATALOGUE",
+    "Clock",
+    "CodeInterpreter",
+    "CodeInterpreterImage",
+    "CodeInterpreterLogs",
+    "CodeInterpreterOutput",
+    "CodeInterpreterToolCall",
+    "ConflictError",
+    "FileSearch",
+    "FileSearchRankingOptions",
+    "FileSearchResult",
+    "FileSearchResultContent",
+    "FileSearchToolCall",
+    "Finding",
+    "Function",
+    "FunctionToolCall",
+    "IllegalTransitionError",
+    "ImageFile",
+    "InvalidStepError",
+    "LastError",
+    "Lifecycle",
+    "MessageCreation",
+    "MessageCreationDetails",
+    "Metadata",
+    "Parsed",
+    "Rule",
+    "Rules",
+    "RunStep",
+    "Severity",
+    "StepDetails",
+    "StepStatus",
+    "StepType",
+    "SteplifeError",
+    "SteplifeWarning",
+    "StoreError",
+    "ToolCall",
+    "ToolCallsDetails",
+    "Trigger",
+    "UnknownRuleError",
+    "Usage",
+    "__version__",
+    "check",
+    "from_dict",
+    "from_json",
+    "parse",
+    "system_clock",
+    "to_dict",
+    "to_json",
+]

@@ -1,0 +1,441 @@
+"""JSON both ways: the cattrs converters and the functions users call.
+
+This is the only module that imports cattrs. `make_converter` builds a configured
+converter (no global converter is mutated). It installs these rules:
+
+- primitives are checked, never coerced: a string field refuses ``5``, an int field
+  refuses ``"5"`` and ``true``; a float field takes any JSON number;
+- ``step_details``, tool calls and code-interpreter outputs are tagged unions on
+  ``type``, dispatched by a dict lookup;
+- unknown keys are ignored (the API grows), or reported when loading strictly;
+  ``expires_at`` (which real streams send beside or instead of ``expired_at``) is a
+  known key and is dropped; a missing nullable field reads as null;
+- keys the spec marks optional (file-search ``ranking_options``, ``results``,
+  ``content`` and its ``type``/``text``) are left out when null; every other
+  nullable field is written as ``null``; key order is the API's.
+
+Loading is fast by default (cattrs' generated hooks without detailed validation);
+only when that fails is the input walked again by a detailed converter, to report
+every problem with its JSON path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from types import NoneType, UnionType
+from typing import Any, Final, Literal, TypeVar, Union, get_origin
+
+import attrs
+import cattrs
+import orjson
+from cattrs.errors import (
+    AttributeValidationNote,
+    BaseValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationNote,
+)
+from cattrs.fns import identity
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+
+from steplife._model import (
+    STATUSES,
+    STEP_TYPES,
+    CodeInterpreterImage,
+    CodeInterpreterLogs,
+    CodeInterpreterOutput,
+    CodeInterpreterToolCall,
+    FileSearch,
+    FileSearchResult,
+    FileSearchResultContent,
+    FileSearchToolCall,
+    FunctionToolCall,
+    LastError,
+    MessageCreationDetails,
+    Metadata,
+    RunStep,
+    StepDetails,
+    ToolCall,
+    ToolCallsDetails,
+    Usage,
+)
+from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
+from steplife.errors import InvalidStepError
+
+__all__ = [
+    "Parsed",
+    "from_dict",
+    "from_json",
+    "make_converter",
+    "parse",
+    "to_dict",
+    "to_json",
+]
+
+T = TypeVar("T")
+
+_UNIONS: Final[Mapping[Any, Mapping[str, type]]] = {
+    StepDetails: {"message_creation": MessageCreationDetails, "tool_calls": ToolCallsDetails},
+    ToolCall: {
+        "code_interpreter": CodeInterpreterToolCall,
+        "file_search": FileSearchToolCall,
+        "function": FunctionToolCall,
+    },
+    CodeInterpreterOutput: {"logs": CodeInterpreterLogs, "image": CodeInterpreterImage},
+}
+_OMIT_IF_NULL: Final = (FileSearch, FileSearchResult, FileSearchResultContent)
+_TOLERATED_KEYS: Final = frozenset(("expires_at",))
+
+
+class _WireTypeError(TypeError):
+    """A JSON value of the wrong type; its message is the whole user-facing text."""
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if type(value) in (int, float):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+
+
+def _structure_str(value: Any, _: type) -> str:
+    if type(value) is str:
+        return value
+    raise _WireTypeError(f"expected a string, got {_json_type(value)}")
+
+
+def _structure_int(value: Any, _: type) -> int:
+    if type(value) is int:
+        return value
+    raise _WireTypeError(f"expected an integer, got {_json_type(value)}")
+
+
+def _structure_float(value: Any, _: type) -> float:
+    if type(value) is float:
+        return value
+    if type(value) is int:
+        return float(value)
+    raise _WireTypeError(f"expected a number, got {_json_type(value)}")
+
+
+def _literal_hook(literal: Any) -> Callable[[Any, Any], Any]:
+    allowed = frozenset(literal.__args__)
+    shown = ", ".join(repr(v) for v in literal.__args__)
+
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) is str and value in allowed:
+            return value
+        if type(value) is not str:
+            raise _WireTypeError(f"expected a string, got {_json_type(value)}")
+        raise _WireTypeError(f"{value!r} is not one of {shown}")
+
+    return structure
+
+
+def _optional_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    # cattrs' generic Optional hook inspects the union on every call; ours is made once.
+    def factory(optional: Any) -> Callable[[Any, Any], Any]:
+        inner = next(arg for arg in optional.__args__ if arg is not NoneType)
+        if inner in (int, str):
+            name = {int: "an integer", str: "a string"}[inner]
+
+            def structure_scalar(value: Any, _: Any) -> Any:
+                if value is None or type(value) is inner:
+                    return value
+                raise _WireTypeError(f"expected {name} or null, got {_json_type(value)}")
+
+            return structure_scalar
+        hook = converter.get_structure_hook(inner)
+
+        def structure(value: Any, _: Any) -> Any:
+            return None if value is None else hook(value, inner)
+
+        return structure
+
+    return factory
+
+
+def _is_optional(tp: Any) -> bool:
+    args = getattr(tp, "__args__", ())
+    return len(args) == 2 and NoneType in args and get_origin(tp) in (UnionType, Union)
+
+
+def _is_literal(tp: Any) -> bool:
+    return get_origin(tp) is Literal
+
+
+def _is_simple_optional(tp: Any) -> bool:
+    return tp in (int | None, str | None)
+
+
+def _structure_metadata(value: Any, _: type) -> Metadata:
+    # Values are kept as sent: the `metadata-limits` rule reports non-strings with a
+    # better message than a type error would.
+    if type(value) is dict:
+        return dict(value)
+    raise _WireTypeError(f"expected an object, got {_json_type(value)}")
+
+
+def _tagged_union(
+    converter: cattrs.Converter, variants: Mapping[str, type]
+) -> Callable[[Any, Any], Any]:
+    expected = ", ".join(repr(tag) for tag in variants)
+
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) is not dict:
+            raise _WireTypeError(f"expected an object, got {_json_type(value)}")
+        tag = value.get("type")
+        cls = variants.get(tag) if type(tag) is str else None
+        if cls is None:
+            shown = "missing" if tag is None else repr(tag)
+            raise _WireTypeError(f"type is {shown}, expected one of {expected}")
+        return converter.structure(value, cls)
+
+    return structure
+
+
+def _equals(expected: Any) -> Callable[[Any], bool]:
+    def predicate(tp: Any) -> bool:
+        return bool(tp == expected)
+
+    return predicate
+
+
+def _records_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    """Wrap cattrs' generated hook for each attrs record with a check that it got an object."""
+
+    def factory(cls: Any) -> Callable[[Any, Any], Any]:
+        generated = make_dict_structure_fn(cls, converter)
+
+        def structure(value: Any, _: Any) -> Any:
+            if type(value) is not dict:
+                raise _WireTypeError(f"expected an object, got {_json_type(value)}")
+            return generated(value, cls)
+
+        return structure
+
+    return factory
+
+
+def _fast_step_hook(converter: cattrs.Converter) -> Callable[[Any, Any], RunStep]:
+    """The hot path for whole steps: cattrs' hooks for the nested objects, the top inline.
+
+    cattrs' generated top-level function copies every defaulted field through a
+    keyword dict; reading the 16 keys directly halves the time. Anything unusual
+    raises, and the caller then asks the detailed converter for the full story.
+    """
+    details = converter.get_structure_hook(StepDetails)
+    last_error = converter.get_structure_hook(LastError | None)
+    usage = converter.get_structure_hook(Usage | None)
+    metadata = converter.get_structure_hook(Metadata | None)
+    statuses = frozenset(STATUSES)
+    types = frozenset(STEP_TYPES)
+
+    def structure(o: Any, _: Any) -> RunStep:
+        get = o.get
+        step_id, run_id, assistant_id, thread_id = (
+            o["id"],
+            o["run_id"],
+            o["assistant_id"],
+            o["thread_id"],
+        )
+        created_at, step_type, status = o["created_at"], o["type"], get("status", "in_progress")
+        obj = get("object", "thread.run.step")
+        stamps = (get("cancelled_at"), get("completed_at"), get("expired_at"), get("failed_at"))
+        if not (
+            type(step_id) is str
+            and type(run_id) is str
+            and type(assistant_id) is str
+            and type(thread_id) is str
+            and type(obj) is str
+            and type(created_at) is int
+            and step_type in types
+            and status in statuses
+            and all(stamp is None or type(stamp) is int for stamp in stamps)
+        ):
+            raise _WireTypeError("a top-level field has the wrong type")
+        return RunStep(
+            id=step_id,
+            object=obj,
+            created_at=created_at,
+            run_id=run_id,
+            assistant_id=assistant_id,
+            thread_id=thread_id,
+            type=step_type,
+            status=status,
+            cancelled_at=stamps[0],
+            completed_at=stamps[1],
+            expired_at=stamps[2],
+            failed_at=stamps[3],
+            last_error=last_error(get("last_error"), None),
+            step_details=details(o["step_details"], None),
+            usage=usage(get("usage"), None),
+            metadata=metadata(get("metadata"), None),
+        )
+
+    return structure
+
+
+def make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.Converter:
+    """A converter that reads and writes run steps exactly as the API does.
+
+    `detailed` makes failures collect every problem with its path (slower);
+    `strict` also reports unknown keys. See the module docstring for the rules.
+    """
+    converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=strict)
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(float, _structure_float)
+    converter.register_structure_hook_factory(_is_literal, _literal_hook)
+    converter.register_structure_hook_factory(_is_optional, _optional_hook(converter))
+    converter.register_structure_hook_factory(attrs.has, _records_hook(converter))
+    # Scalars and null need no unstructuring; cattrs inlines identity hooks.
+    converter.register_unstructure_hook_func(_is_simple_optional, identity)
+    # Unions and parametrised generics are not classes: match them by equality.
+    converter.register_structure_hook_func(_equals(Metadata), _structure_metadata)
+    for union, variants in _UNIONS.items():
+        converter.register_structure_hook_func(_equals(union), _tagged_union(converter, variants))
+    for cls in _OMIT_IF_NULL:
+        converter.register_unstructure_hook(
+            cls, make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True)
+        )
+    return converter
+
+
+_FAST: Final = make_converter()
+_FAST.register_structure_hook(RunStep, _fast_step_hook(_FAST))
+_DETAILED: Final = make_converter(detailed=True)
+_STRICT: Final = make_converter(detailed=True, strict=True)
+_structure_fast: Final = _FAST.get_structure_hook(RunStep)
+_unstructure: Final = _FAST.get_unstructure_hook(RunStep)
+
+
+@attrs.frozen
+class Parsed:
+    """A loaded step together with every finding about it.
+
+    `step` is None when the input could not be turned into a step at all (bad JSON,
+    missing fields, wrong types); `findings` then holds those problems.
+    """
+
+    step: RunStep | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether a step was loaded and no finding is an error."""
+        return self.step is not None and not any(f.is_error for f in self.findings)
+
+
+def _schema(path: str, message: str, rule: str = "schema") -> Finding:
+    return Finding(rule=rule, severity=Severity.ERROR, message=f"{path}: {message}", path=path)
+
+
+def _problems(exc: BaseException, path: str) -> Iterator[Finding]:
+    if isinstance(exc, BaseValidationError):
+        for sub in exc.exceptions:
+            here = path
+            for note in getattr(sub, "__notes__", ()):
+                if isinstance(note, AttributeValidationNote):
+                    here = f"{path}.{note.name}" if path else note.name
+                elif isinstance(note, IterableValidationNote):
+                    here = f"{path}[{note.index}]"
+            yield from _problems(sub, here)
+    elif isinstance(exc, ForbiddenExtraKeysError):
+        for key in sorted(exc.extra_fields):
+            yield _schema(f"{path}.{key}" if path else key, "unknown key", rule="unknown-key")
+    elif isinstance(exc, KeyError):
+        yield _schema(path, "missing")
+    elif isinstance(exc, _WireTypeError):
+        yield _schema(path or "$", str(exc))
+    else:
+        # cattrs' own messages, e.g. for a Literal: "'foo' not in literal (...)".
+        yield _schema(path or "$", str(exc) or type(exc).__name__)
+
+
+def _structure_detailed(data: Any, converter: cattrs.Converter) -> RunStep | list[Finding]:
+    if type(data) is not dict:
+        return [_schema("$", f"expected an object, got {_json_type(data)}")]
+    if converter is _STRICT and _TOLERATED_KEYS & data.keys():
+        data = {k: v for k, v in data.items() if k not in _TOLERATED_KEYS}
+    try:
+        return converter.structure(data, RunStep)
+    except Exception as exc:
+        return list(_problems(exc, "")) or [_schema("$", repr(exc))]
+
+
+def structure(data: Any, *, strict: bool = False) -> RunStep | list[Finding]:
+    """Load `data` as a step, or return the schema findings that prevent it."""
+    if not strict:
+        try:
+            return _structure_fast(data, RunStep)  # type: ignore[no-any-return]
+        except Exception:
+            pass
+    return _structure_detailed(data, _STRICT if strict else _DETAILED)
+
+
+def parse(
+    data: Mapping[str, Any] | bytes | str, *, strict: bool = False, rules: Rules = DEFAULT_RULES
+) -> Parsed:
+    """Load a step from a dict or JSON text and check it, never raising for bad data.
+
+    Returns the step (None when it could not be built) with every finding: schema
+    problems with their JSON paths, unknown keys when `strict`, and every broken rule.
+    """
+    if isinstance(data, bytes | str):
+        try:
+            data = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            return Parsed(None, (_schema("$", f"not valid JSON: {exc}"),))
+    result = structure(data, strict=strict)
+    if isinstance(result, list):
+        findings = [f for f in result if rules.severity_of(f.rule) is not None]
+        return Parsed(None, tuple(findings))
+    return Parsed(result, tuple(rules.check(result)))
+
+
+def from_dict(
+    data: Mapping[str, Any], *, strict: bool = False, rules: Rules = DEFAULT_RULES
+) -> RunStep:
+    """Load a step from a JSON-like dict, checking every rule.
+
+    Raises `InvalidStepError` listing every problem (each with its JSON path, like
+    ``step_details.tool_calls[2].function.name: missing``) when the data is not a
+    valid step or breaks an error-level rule. Warnings do not raise; use `parse`
+    to see them.
+    """
+    return _raise_unless_ok(parse(data, strict=strict, rules=rules))
+
+
+def from_json(data: bytes | str, *, strict: bool = False, rules: Rules = DEFAULT_RULES) -> RunStep:
+    """Like `from_dict`, from JSON text."""
+    return _raise_unless_ok(parse(data, strict=strict, rules=rules))
+
+
+def _raise_unless_ok(parsed: Parsed) -> RunStep:
+    if parsed.step is None or not parsed.ok:
+        step_id = parsed.step.id if parsed.step is not None else None
+        what = f"run step {step_id!r}" if step_id else "run step"
+        raise InvalidStepError(f"invalid {what}", parsed.findings)
+    return parsed.step
+
+
+def to_dict(step: RunStep) -> dict[str, Any]:
+    """The step as the API's JSON object (plain dicts, lists and scalars)."""
+    return _unstructure(step)  # type: ignore[no-any-return]
+
+
+def to_json(step: RunStep) -> bytes:
+    """The step as compact JSON bytes, in the API's key order."""
+    return orjson.dumps(_unstructure(step))
+
+
+def unstructure(value: Any) -> Any:
+    """Any steplife record (a step or a nested object) as plain JSON-ready data."""
+    return _FAST.unstructure(value)
+
+
+def structure_as(data: Any, cls: type[T]) -> T:
+    """Load `data` as `cls` with the fast converter; raises on any problem."""
+    return _FAST.structure(data, cls)
