@@ -247,6 +247,7 @@ _ALL_RULES: Final = (
     Rule("delta-type-mismatch", E, "a delta's step_details.type equals the step's type"),
     Rule("snapshot-diverged", W, "the terminal step_details equal what the deltas built"),
     Rule("dangling-step", W, "every step reaches a terminal status by the end of input"),
+    Rule("empty-stream", W, "an input holds at least one event"),
 )
 
 CATALOGUE: Final[Mapping[str, Rule]] = {rule.code: rule for rule in _ALL_RULES}

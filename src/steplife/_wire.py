@@ -28,9 +28,11 @@ from typing import Any, Final, Literal, TypeVar, Union, get_origin
 import attrs
 import cattrs
 import orjson
+from cattrs.cols import list_structure_factory
 from cattrs.errors import (
     AttributeValidationNote,
     BaseValidationError,
+    ClassValidationError,
     ForbiddenExtraKeysError,
     IterableValidationNote,
 )
@@ -203,15 +205,71 @@ def _equals(expected: Any) -> Callable[[Any], bool]:
 
 
 def _records_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
-    """Wrap cattrs' generated hook for each attrs record with a check that it got an object."""
+    """Wrap cattrs' generated hook for each attrs record with a check that it got an object.
+
+    The wrapper also requires every non-nullable key: the records default some of
+    them (``status``, ``tool_calls``, ...) for construction in code, but on the wire
+    only a nullable key may be missing (and then reads as null).
+    """
 
     def factory(cls: Any) -> Callable[[Any, Any], Any]:
         generated = make_dict_structure_fn(cls, converter)
+        fields = attrs.fields(attrs.resolve_types(cls))
+        order = {field.name: i for i, field in enumerate(fields)}
+        required = tuple(
+            (field.name, field.type)
+            for field in fields
+            if field.default is not attrs.NOTHING and not _is_optional(field.type)
+        )
 
         def structure(value: Any, _: Any) -> Any:
             if type(value) is not dict:
                 raise _WireTypeError(f"expected an object, got {_json_type(value)}")
-            return generated(value, cls)
+            missing = [(name, tp) for name, tp in required if name not in value]
+            if not missing:
+                return generated(value, cls)
+            if not converter.detailed_validation:
+                raise KeyError(missing[0][0])
+            errors: list[Exception] = []
+            for name, tp in missing:
+                error = KeyError(name)
+                error.add_note(AttributeValidationNote(f"{name} is missing", name, tp))
+                errors.append(error)
+            try:
+                generated(value, cls)
+            except ClassValidationError as exc:
+                errors += exc.exceptions
+            errors.sort(key=lambda error: order.get(_attribute_of(error), len(order)))
+            raise ClassValidationError(f"While structuring {cls.__name__}", errors, cls)
+
+        return structure
+
+    return factory
+
+
+def _attribute_of(error: BaseException) -> str:
+    notes = getattr(error, "__notes__", ())
+    return next((n.name for n in notes if isinstance(n, AttributeValidationNote)), "")
+
+
+def _is_list(tp: Any) -> bool:
+    return get_origin(tp) is list
+
+
+def _list_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    """Wrap cattrs' list hook with a check that it got an array.
+
+    cattrs turns any iterable into a list, so ``""`` or ``{}`` would load as ``[]``
+    and ``"ab"`` as two items.
+    """
+
+    def factory(tp: Any) -> Callable[[Any, Any], Any]:
+        generated = list_structure_factory(tp, converter)
+
+        def structure(value: Any, _: Any) -> Any:
+            if type(value) is not list:
+                raise _WireTypeError(f"expected an array, got {_json_type(value)}")
+            return generated(value, tp)
 
         return structure
 
@@ -240,8 +298,7 @@ def _fast_step_hook(converter: cattrs.Converter) -> Callable[[Any, Any], RunStep
             o["assistant_id"],
             o["thread_id"],
         )
-        created_at, step_type, status = o["created_at"], o["type"], get("status", "in_progress")
-        obj = get("object", "thread.run.step")
+        created_at, step_type, status, obj = o["created_at"], o["type"], o["status"], o["object"]
         stamps = (get("cancelled_at"), get("completed_at"), get("expired_at"), get("failed_at"))
         if not (
             type(step_id) is str
@@ -290,6 +347,7 @@ def make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.Co
     converter.register_structure_hook_factory(_is_literal, _literal_hook)
     converter.register_structure_hook_factory(_is_optional, _optional_hook(converter))
     converter.register_structure_hook_factory(attrs.has, _records_hook(converter))
+    converter.register_structure_hook_factory(_is_list, _list_hook(converter))
     # Scalars and null need no unstructuring; cattrs inlines identity hooks.
     converter.register_unstructure_hook_func(_is_simple_optional, identity)
     # Unions and parametrised generics are not classes: match them by equality.
@@ -388,11 +446,34 @@ def parse(
             data = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             return Parsed(None, (_schema("$", f"not valid JSON: {exc}"),))
-    result = structure(data, strict=strict)
+    # Unknown keys never stop a step from loading: `rules` decides what they are
+    # worth, so the step is built leniently and the strict walk only reports them.
+    result = structure(data)
     if isinstance(result, list):
-        findings = [f for f in result if rules.severity_of(f.rule) is not None]
-        return Parsed(None, tuple(findings))
-    return Parsed(result, tuple(rules.check(result)))
+        everything = structure(data, strict=True) if strict else result
+        if isinstance(everything, list):  # always, as strict only adds problems
+            result = everything
+        return Parsed(None, tuple(_graded(result, rules, None)))
+    findings = []
+    if strict:
+        unknown = structure(data, strict=True)
+        if isinstance(unknown, list):
+            findings = _graded(unknown, rules, result.id)
+    return Parsed(result, (*findings, *rules.check(result)))
+
+
+def _graded(findings: list[Finding], rules: Rules, step_id: str | None) -> list[Finding]:
+    # A `schema` problem is what kept the step from being built: it stands whatever
+    # the rules say, or the caller would be told "invalid" with no reason.
+    graded = []
+    for f in findings:
+        if f.rule == "schema":
+            graded.append(attrs.evolve(f, step_id=step_id))
+            continue
+        finding = rules.finding(f.rule, f.message, step_id=step_id, path=f.path)
+        if finding is not None:
+            graded.append(finding)
+    return graded
 
 
 def from_dict(

@@ -1,0 +1,216 @@
+"""Reading recorded event streams: JSONL and SSE, from files, stdin or gzip.
+
+Readers yield `Event` tuples one at a time, so memory does not grow with the input.
+A line or event that cannot be read becomes an `Event` with ``error`` set (and the
+line it came from), never an exception: the Tracker turns it into a
+``malformed-event`` finding and goes on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Final, Literal, NamedTuple, TypeAlias, cast
+
+import orjson
+
+from steplife.errors import SteplifeError
+
+__all__ = [
+    "Event",
+    "Format",
+    "InputError",
+    "detect_format",
+    "open_input",
+    "read_events",
+    "read_jsonl",
+    "read_sse",
+]
+
+Format: TypeAlias = Literal["auto", "jsonl", "sse"]
+"""How a stream is encoded; ``auto`` looks at its first non-blank bytes."""
+
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_SSE_FIELDS: Final = (b"event:", b"data:", b"id:", b"retry:", b":")
+_SNIFF_BYTES: Final = 4096
+
+
+class InputError(SteplifeError, OSError):
+    """An input cannot be read at all (missing, unreadable, not a stream)."""
+
+
+class Event(NamedTuple):
+    """One event of a stream, where it came from, and why it could not be read if so.
+
+    ``data`` is the decoded JSON payload (or the raw text, such as ``[DONE]``);
+    ``line`` is the 1-based line the event starts on; ``event_index`` its 1-based number
+    in its stream; ``error`` is None unless the event is malformed.
+    """
+
+    name: str | None
+    data: Any
+    file: str | None
+    line: int
+    event_index: int
+    error: str | None = None
+
+
+def _decode(raw: bytes) -> tuple[Any, str | None]:
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc})"
+
+
+def read_jsonl(stream: IO[bytes], file: str | None = None) -> Iterator[Event]:
+    """Events of a JSONL stream: one ``{"event": NAME, "data": {...}}`` object per line."""
+    index = 0
+    for number, raw in enumerate(stream, 1):
+        if not raw.strip():
+            continue
+        index += 1
+        value, error = _decode(raw)
+        if error is not None:
+            truncated = "" if raw.endswith(b"\n") else " (truncated last line?)"
+            yield Event(None, None, file, number, index, error + truncated)
+        elif type(value) is not dict:
+            yield Event(None, None, file, number, index, "the line is not a JSON object")
+        elif type(name := value.get("event")) is not str:
+            yield Event(None, None, file, number, index, '"event" is missing or not a string')
+        elif "data" not in value:
+            yield Event(name, None, file, number, index, '"data" is missing')
+        else:
+            yield Event(name, value["data"], file, number, index)
+
+
+def read_sse(stream: IO[bytes], file: str | None = None) -> Iterator[Event]:
+    """Events of server-sent-event text as the API sends it.
+
+    ``event:`` and ``data:`` lines make an event, a blank line ends it; ``data:``
+    may span several lines (joined with newlines); ``:`` comments, ``id:`` and
+    ``retry:`` are skipped. A new ``event:`` line after data also ends the
+    previous event, since real captures sometimes omit the blank line.
+    """
+    index = 0
+    name: str | None = None
+    data: list[bytes] = []
+    start = 0
+    for number, raw in enumerate(stream, 1):
+        line = raw.rstrip(b"\r\n")
+        if not line or (line.startswith(b"event:") and (name is not None or data)):
+            if name is not None or data:
+                index += 1
+                yield _sse_event(name, data, file, start, index)
+                name, data = None, []
+            if not line:
+                continue
+        if not start or (name is None and not data):
+            start = number
+        field, _, value = line.partition(b":")
+        value = value[1:] if value.startswith(b" ") else value
+        if field == b"event":
+            name = value.decode("utf-8", "replace")
+        elif field == b"data":
+            data.append(value)
+    if name is not None or data:
+        index += 1
+        yield _sse_event(name, data, file, start, index)
+
+
+def _sse_event(
+    name: str | None, data: list[bytes], file: str | None, line: int, index: int
+) -> Event:
+    raw = b"\n".join(data)
+    if name is None:
+        return Event(None, None, file, line, index, "an event with data but no event: line")
+    if not data:
+        if name == "done":  # some captures end with a bare `event: done`
+            return Event(name, "[DONE]", file, line, index)
+        return Event(name, None, file, line, index, "an event with no data: line")
+    if raw == b"[DONE]":
+        return Event(name, "[DONE]", file, line, index)
+    value, error = _decode(raw)
+    if error is not None:
+        return Event(name, None, file, line, index, error)
+    return Event(name, value, file, line, index)
+
+
+def detect_format(head: bytes) -> Literal["jsonl", "sse"] | None:
+    """``jsonl`` or ``sse`` from a stream's first bytes, or None when it is neither."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{"):
+        return "jsonl"
+    if text.startswith(_SSE_FIELDS):
+        return "sse"
+    return None
+
+
+@contextmanager
+def open_input(path: str | Path) -> Iterator[IO[bytes]]:
+    """Open a file (``-`` for stdin) for reading bytes, gunzipping when it is gzip.
+
+    Raises `InputError` with a one-line reason when it cannot be opened.
+    """
+    try:
+        raw: IO[bytes] = (
+            sys.stdin.buffer if str(path) == "-" else open(path, "rb")  # noqa: SIM115
+        )
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    try:
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
+        if buffered.peek(2)[:2] == _GZIP_MAGIC:
+            with gzip.GzipFile(fileobj=buffered) as unzipped:
+                yield io.BufferedReader(cast(Any, unzipped))
+        else:
+            yield buffered
+    finally:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+
+
+def read_events(
+    stream: IO[bytes], file: str | None = None, fmt: Format = "auto"
+) -> Iterator[Event]:
+    """Events of `stream` in format `fmt`; ``auto`` detects it from the first bytes.
+
+    Raises `InputError` when `fmt` is ``auto`` and the start of the stream is neither
+    JSONL nor SSE (binary garbage, say). An empty stream yields nothing.
+    """
+    if fmt == "auto":
+        head = _peek(stream)
+        if not head.strip():
+            return
+        detected = detect_format(head)
+        if detected is None:
+            shown = file or "input"
+            raise InputError(f"{shown}: neither JSONL nor SSE (starts with {head[:16]!r})")
+        fmt = detected
+    reader = read_jsonl if fmt == "jsonl" else read_sse
+    try:
+        yield from reader(stream, file)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"{file or 'input'}: read failed: {exc}") from None
+
+
+def _peek(stream: IO[bytes]) -> bytes:
+    peek = getattr(stream, "peek", None)
+    if peek is None:
+        return b""
+    try:
+        head: bytes = peek(_SNIFF_BYTES)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"read failed: {exc}") from None
+    return head
+
+
+def events_of(
+    lines: Iterable[bytes], fmt: Literal["jsonl", "sse"], file: str | None = None
+) -> Iterator[Event]:
+    """Events of already-split lines (bytes, with or without newlines)."""
+    stream = io.BytesIO(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
+    return read_jsonl(stream, file) if fmt == "jsonl" else read_sse(stream, file)

@@ -1,0 +1,489 @@
+"""Replaying event streams: the Tracker rebuilds every step and checks the sequence.
+
+The Tracker keeps one small record per live (in-progress) step. Deltas are merged
+into a plain dict of ``step_details`` (the SDK's representation, cheap to merge) and
+turned back into records only when needed. When a step ends, its final snapshot is
+handed to ``on_finished`` and, unless ``keep_finished`` is set, only its status is
+kept: memory follows the steps in flight, not the length of the stream.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+import attrs
+
+from steplife._events import Event
+from steplife._lifecycle import Lifecycle
+from steplife._merge import MergeError, merge_delta
+from steplife._model import RunStep
+from steplife._rules import CATALOGUE, DEFAULT_RULES, Finding, Rules, Severity
+from steplife._wire import structure, structure_as, to_dict, unstructure
+from steplife.errors import InvalidStepError, SteplifeError
+
+__all__ = ["StreamError", "Tracker"]
+
+STEP_PREFIX: Final = "thread.run.step."
+_TERMINAL_EVENTS: Final[Mapping[str, tuple[str, str]]] = {
+    # event suffix -> (trigger, status)
+    "completed": ("complete", "completed"),
+    "failed": ("fail", "failed"),
+    "cancelled": ("cancel", "cancelled"),
+    "expired": ("expire", "expired"),
+}
+_STAMP_OF: Final = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": "expired_at",
+}
+# The transition itself is checked by the machine; the rules run once, on the
+# payload snapshot, so the Lifecycle that moves steps here checks none of them.
+_ENTITY_CODES: Final = frozenset(code for code, rule in CATALOGUE.items() if rule.check)
+_MOVER: Final = Lifecycle(rules=Rules(ignore=_ENTITY_CODES))
+
+
+class StreamError(SteplifeError, ValueError):
+    """Raised in strict mode at the first error-level finding; `finding` says which."""
+
+    def __init__(self, finding: Finding) -> None:
+        where = ":".join(str(p) for p in (finding.file, finding.line) if p is not None)
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}{finding.rule}: {finding.message}")
+        self.finding = finding
+
+
+@attrs.define
+class _Live:
+    """What the Tracker holds for a step still in progress."""
+
+    step: RunStep
+    identity: tuple[str, str, str, str, int]
+    details: dict[str, Any] | None = None  # merged step_details, once a delta arrived
+    latest_stamp: int = 0
+    where: tuple[str | None, int, int] = (None, 0, 0)  # file, line, index of its last event
+
+
+def _identity(step: RunStep) -> tuple[str, str, str, str, int]:
+    return (step.run_id, step.thread_id, step.assistant_id, step.type, step.created_at)
+
+
+_IDENTITY_FIELDS: Final = ("run_id", "thread_id", "assistant_id", "type", "created_at")
+
+
+class Tracker:
+    """Consumes run-step events one by one and keeps every step's current snapshot.
+
+    In *collect* mode (the default) every finding is recorded in `findings` and the
+    replay goes on; with ``strict=True`` the first error-level finding raises
+    `StreamError` before the event changes anything. Events that are not run-step
+    events are counted and passed by. Call `finish` at the end of input to report
+    steps left in progress.
+    """
+
+    def __init__(
+        self,
+        *,
+        rules: Rules = DEFAULT_RULES,
+        strict: bool = False,
+        require_terminal: bool = False,
+        keep_finished: bool = True,
+        on_finished: Callable[[RunStep], None] | None = None,
+    ) -> None:
+        self.rules = rules
+        self.strict = strict
+        self.require_terminal = require_terminal
+        self.keep_finished = keep_finished
+        self.on_finished = on_finished
+        self.findings: list[Finding] = []
+        self.events = 0
+        self.event_names: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+        self._live: dict[str, _Live] = {}
+        self._finished: dict[str, str] = {}
+        self._snapshots: dict[str, RunStep] = {}
+        self._where: tuple[str | None, int, int] = (None, 0, 0)
+        self._pending: list[Finding] = []
+
+    # -- reading -----------------------------------------------------------------
+
+    @property
+    def live(self) -> Mapping[str, RunStep]:
+        """The steps still in progress, by id (snapshots as last merged)."""
+        return {step_id: self.snapshot(step_id) for step_id in self._live}
+
+    @property
+    def steps(self) -> Mapping[str, RunStep]:
+        """Every step's current snapshot: live ones, and finished ones if kept."""
+        return {**self._snapshots, **self.live}
+
+    def status_of(self, step_id: str) -> str | None:
+        """The tracked status of `step_id`, or None when it was never seen."""
+        if step_id in self._live:
+            return "in_progress"
+        return self._finished.get(step_id)
+
+    def snapshot(self, step_id: str) -> RunStep:
+        """The current snapshot of `step_id`, with every delta merged so far.
+
+        Raises `KeyError` for an unknown (or finished and not kept) step, and
+        `InvalidStepError` when the merged deltas do not make valid step details.
+        """
+        live = self._live.get(step_id)
+        if live is None:
+            return self._snapshots[step_id]
+        if live.details is None:
+            return live.step
+        try:
+            details = structure_as(live.details, type(live.step.step_details))
+        except Exception:
+            merged = {**to_dict(live.step), "step_details": live.details}
+            result = structure(merged)
+            problems = result if isinstance(result, list) else []
+            raise InvalidStepError(
+                f"step {step_id!r}: merged deltas are invalid", problems
+            ) from None
+        return attrs.evolve(live.step, step_details=details)
+
+    @property
+    def valid(self) -> bool:
+        """Whether no error-level finding was recorded."""
+        return not any(f.severity is Severity.ERROR for f in self.findings)
+
+    # -- feeding -----------------------------------------------------------------
+
+    def consume(self, events: Iterable[Event]) -> Tracker:
+        """Feed every event of `events`, in order; return the tracker."""
+        for event in events:
+            self.feed_event(event)
+        return self
+
+    def feed_event(self, event: Event) -> list[Finding]:
+        """Feed one `Event` as read from a stream (see `feed`)."""
+        if event.error is not None:
+            self._start(event.file, event.line, event.event_index)
+            self._note("malformed-event", self._label(event.name, event.error), None)
+            return self._commit()
+        return self.feed(
+            event.name or "", event.data, file=event.file, line=event.line, index=event.event_index
+        )
+
+    def feed(
+        self,
+        name: str,
+        data: Any,
+        *,
+        file: str | None = None,
+        line: int = 0,
+        index: int = 0,
+    ) -> list[Finding]:
+        """Feed one event (its name and decoded JSON data); return its findings.
+
+        Raises `StreamError` in strict mode when the event breaks an error-level
+        rule; the tracker's state is then exactly as before the call.
+        """
+        self._start(file, line, index)
+        self.events += 1
+        self.event_names[name] += 1
+        if name.startswith(STEP_PREFIX):
+            kind = name[len(STEP_PREFIX) :]
+            if kind == "delta":
+                self._delta(name, data)
+            elif kind in ("created", "in_progress") or kind in _TERMINAL_EVENTS:
+                self._snapshot_event(name, kind, data)
+            # Unknown step events (a future API's) are counted and passed by.
+        return self._commit()
+
+    def finish(self) -> list[Finding]:
+        """Report every step still in progress (``dangling-step``); call at end of input."""
+        code = "dangling-step"
+        findings = []
+        for step_id, live in self._live.items():
+            file, line, index = live.where
+            self._start(file, line, index)
+            message = f"step {step_id!r} is still in_progress at the end of the input"
+            severity = Severity.ERROR if self.require_terminal else None
+            self._note(code, message, step_id, severity=severity)
+            findings.extend(self._commit())
+        return findings
+
+    # -- the event kinds ---------------------------------------------------------
+
+    def _snapshot_event(self, name: str, kind: str, data: Any) -> None:
+        result = structure(data)
+        if isinstance(result, list):
+            step_id = data.get("id") if type(data) is dict else None
+            for problem in result:
+                self._note("malformed-event", self._label(name, problem.message), _str(step_id))
+            return
+        step = result
+        step_id = step.id
+        for finding in self.rules.check(step):
+            self._pending.append(self._locate(finding))
+        expected = (
+            "in_progress" if kind in ("created", "in_progress") else _TERMINAL_EVENTS[kind][1]
+        )
+        if step.status != expected:
+            self._note(
+                "status-mismatch",
+                f"{name} carries status {step.status!r}, expected {expected!r}",
+                step_id,
+            )
+        if step_id in self._finished:
+            if kind == "created":
+                self._note("duplicate-created", f"step {step_id!r} was created before", step_id)
+            else:
+                self._note("after-terminal", self._after_terminal(name, step_id), step_id)
+            return
+        live = self._live.get(step_id)
+        if live is None:
+            if kind != "created":
+                self._note(
+                    "adopted-step",
+                    f"{name} for step {step_id!r}, never created in this input: adopted",
+                    step_id,
+                )
+            if self._failed():
+                return
+            if kind in _TERMINAL_EVENTS:
+                self._finish(step)  # adopted already ended: nothing to move
+            else:
+                self._adopt(step)
+            return
+        if kind == "created":
+            self._note("duplicate-created", f"step {step_id!r} was created before", step_id)
+            return
+        else:
+            self._compare(live, step, name)
+        if kind == "in_progress":
+            if not self._failed():
+                live.where = self._where
+                live.latest_stamp = max(live.latest_stamp, _latest(step))
+                if live.details is None:
+                    live.step = step
+            return
+        self._terminal(live, step, name, kind)
+
+    def _terminal(self, live: _Live, step: RunStep, name: str, kind: str) -> None:
+        trigger, status = _TERMINAL_EVENTS[kind]
+        if live.details is not None:
+            diverged = _diverged(live.details, to_dict(step)["step_details"], "step_details")
+            if diverged:
+                self._note(
+                    "snapshot-diverged",
+                    f"{name}: {diverged} differs from what the deltas accumulated",
+                    step.id,
+                )
+        if self._failed():
+            return
+        stamp = getattr(step, _STAMP_OF[status])
+        # Live steps are in_progress and _MOVER checks no rule, so this cannot raise.
+        _MOVER.apply(
+            live.step,
+            trigger,
+            at=stamp if stamp is not None else live.step.created_at,
+            usage=step.usage,
+            last_error=step.last_error,
+        )
+        del self._live[step.id]
+        self._finish(step)
+
+    def _finish(self, step: RunStep) -> None:
+        # The terminal payload is the truth the API sent: it becomes the snapshot.
+        self._finished[step.id] = step.status
+        self.statuses[step.status] += 1
+        if self.keep_finished:
+            self._snapshots[step.id] = step
+        if self.on_finished is not None:
+            self.on_finished(step)
+
+    def _delta(self, name: str, data: Any) -> None:
+        step_id, details, problem = _read_delta(data)
+        if problem is not None:
+            self._note("malformed-event", self._label(name, problem), step_id)
+            return
+        assert step_id is not None
+        if step_id in self._finished:
+            self._note("after-terminal", self._after_terminal(name, step_id), step_id)
+            return
+        live = self._live.get(step_id)
+        if live is None:
+            self._note("unknown-step", f"{name} for step {step_id!r}, never seen before", step_id)
+            return
+        if details is None:
+            return
+        delta_type = details.get("type")
+        if delta_type is not None and delta_type != live.step.type:
+            self._note(
+                "delta-type-mismatch",
+                f"delta step_details.type is {delta_type!r} but the step is {live.step.type!r}",
+                step_id,
+            )
+            return
+        if self._failed():
+            return
+        merged = live.details if live.details is not None else unstructure(live.step.step_details)
+        try:
+            # Merge into a copy first when it is the first delta, so a bad delta
+            # leaves nothing half-merged.
+            candidate = _copy(merged)
+            merge_delta(candidate, details, "delta.step_details")
+        except MergeError as exc:
+            self._note("malformed-event", self._label(name, str(exc)), step_id)
+            return
+        live.details = candidate
+        live.where = self._where
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _adopt(self, step: RunStep) -> None:
+        live = _Live(step=step, identity=_identity(step), latest_stamp=_latest(step))
+        live.where = self._where
+        self._live[step.id] = live
+
+    def _compare(self, live: _Live, step: RunStep, name: str) -> None:
+        identity = _identity(step)
+        if identity != live.identity:
+            changed = [
+                f"{field} {before!r} -> {after!r}"
+                for field, before, after in zip(
+                    _IDENTITY_FIELDS, live.identity, identity, strict=True
+                )
+                if before != after
+            ]
+            self._note("identity-changed", f"{name}: {', '.join(changed)}", step.id)
+        earliest = _earliest_stamp(step)
+        if earliest is not None and earliest < live.latest_stamp:
+            self._note(
+                "time-travel",
+                f"{name}: stamp {earliest} is earlier than {live.latest_stamp}, already seen",
+                step.id,
+            )
+
+    def _after_terminal(self, name: str, step_id: str) -> str:
+        return f"{name} for step {step_id!r}, which already ended {self._finished[step_id]}"
+
+    @staticmethod
+    def _label(name: str | None, message: str) -> str:
+        return f"{name}: {message}" if name else message
+
+    def _start(self, file: str | None, line: int, index: int) -> None:
+        self._where = (file, line, index)
+        self._pending = []
+
+    def _note(
+        self, code: str, message: str, step_id: str | None, *, severity: Severity | None = None
+    ) -> None:
+        configured = self.rules.severity_of(code)
+        if configured is None:
+            return
+        if severity is not None and configured is CATALOGUE[code].severity:
+            configured = severity
+        file, line, index = self._where
+        self._pending.append(
+            Finding(
+                rule=code,
+                severity=configured,
+                message=message,
+                step_id=step_id,
+                file=file,
+                line=line or None,
+                event_index=index or None,
+            )
+        )
+
+    def _locate(self, finding: Finding) -> Finding:
+        file, line, index = self._where
+        return attrs.evolve(finding, file=file, line=line or None, event_index=index or None)
+
+    def _failed(self) -> bool:
+        """In strict mode, whether this event already has an error (so: change nothing)."""
+        return self.strict and any(f.severity is Severity.ERROR for f in self._pending)
+
+    def _commit(self) -> list[Finding]:
+        pending, self._pending = self._pending, []
+        if self.strict:
+            for finding in pending:
+                if finding.severity is Severity.ERROR:
+                    raise StreamError(finding)
+        self.findings.extend(pending)
+        return pending
+
+
+def _str(value: object) -> str | None:
+    return value if type(value) is str else None
+
+
+def _latest(step: RunStep) -> int:
+    stamps = [
+        s
+        for s in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at)
+        if s is not None
+    ]
+    return max(stamps, default=step.created_at)
+
+
+def _earliest_stamp(step: RunStep) -> int | None:
+    stamps = [
+        s
+        for s in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at)
+        if s is not None
+    ]
+    return min(stamps, default=None)
+
+
+def _read_delta(data: Any) -> tuple[str | None, dict[str, Any] | None, str | None]:
+    """The step id and step_details of a delta payload, or the reason it is malformed."""
+    if type(data) is not dict:
+        return None, None, "data: expected an object"
+    step_id = data.get("id")
+    if type(step_id) is not str:
+        return None, None, "data.id: missing or not a string"
+    delta = data.get("delta")
+    if type(delta) is not dict:
+        return step_id, None, "data.delta: missing or not an object"
+    details = delta.get("step_details")
+    if details is None:
+        return step_id, None, None
+    if type(details) is not dict:
+        return step_id, None, "data.delta.step_details: expected an object"
+    return step_id, details, None
+
+
+def _copy(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value
+
+
+def _diverged(accumulated: Any, final: Any, path: str) -> str | None:
+    """The first path where what the deltas built disagrees with the final snapshot.
+
+    The final snapshot may add what deltas never carry (a function's output, file
+    search results), so only values the deltas did set are compared.
+    """
+    if accumulated is None:
+        return None
+    if type(accumulated) is dict:
+        if type(final) is not dict:
+            return path
+        for key, value in accumulated.items():
+            if key == "index":
+                continue
+            found = _diverged(value, final.get(key), f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if type(accumulated) is list:
+        if type(final) is not list or len(final) < len(accumulated):
+            return path
+        for i, value in enumerate(accumulated):
+            found = _diverged(value, final[i], f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return None if accumulated == final else path
