@@ -115,6 +115,11 @@ class Tracker:
         return {step_id: self.snapshot(step_id) for step_id in self._live}
 
     @property
+    def live_ids(self) -> list[str]:
+        """The ids of the steps still in progress, in the order they started."""
+        return list(self._live)
+
+    @property
     def steps(self) -> Mapping[str, RunStep]:
         """Every step's current snapshot: live ones, and finished ones if kept."""
         return {**self._snapshots, **self.live}
@@ -255,8 +260,7 @@ class Tracker:
         if kind == "created":
             self._note("duplicate-created", f"step {step_id!r} was created before", step_id)
             return
-        else:
-            self._compare(live, step, name)
+        self._compare(live, step, name)
         if kind == "in_progress":
             if not self._failed():
                 live.where = self._where
@@ -355,7 +359,8 @@ class Tracker:
             ]
             self._note("identity-changed", f"{name}: {', '.join(changed)}", step.id)
         earliest = _earliest_stamp(step)
-        if earliest is not None and earliest < live.latest_stamp:
+        # A stamp before the payload's own created_at is stamp-before-created's to report.
+        if earliest is not None and step.created_at <= earliest < live.latest_stamp:
             self._note(
                 "time-travel",
                 f"{name}: stamp {earliest} is earlier than {live.latest_stamp}, already seen",

@@ -1,0 +1,147 @@
+"""Validating whole inputs: one Tracker per file, results gathered into a `Report`.
+
+Each input is independent (a Tracker of its own), which is what lets the command
+spread files over processes with ``--jobs`` and still give the same answer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import IO, Any
+
+import attrs
+
+from steplife._events import Format, InputError, open_input, read_events
+from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
+from steplife._tracker import StreamError, Tracker
+
+__all__ = ["FileReport", "Report", "validate_file", "validate_paths"]
+
+Wrap = Callable[[IO[bytes], str], IO[bytes]]
+
+
+@attrs.frozen
+class FileReport:
+    """What validating one input found; `error` is set when it could not be read."""
+
+    file: str
+    events: int = 0
+    statuses: dict[str, int] = attrs.Factory(dict)
+    dangling: int = 0
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None
+
+
+@attrs.frozen
+class Report:
+    """The verdict over every input: valid when no error-level finding and no bad input."""
+
+    files: tuple[FileReport, ...]
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every finding, input by input, in stream order."""
+        return [f for report in self.files for f in report.findings]
+
+    @property
+    def events(self) -> int:
+        """Events read over all inputs."""
+        return sum(report.events for report in self.files)
+
+    @property
+    def by_status(self) -> dict[str, int]:
+        """Steps by final status; steps left in progress count as ``in_progress``."""
+        total: Counter[str] = Counter()
+        for report in self.files:
+            total.update(report.statuses)
+            if report.dangling:
+                total["in_progress"] += report.dangling
+        return dict(total)
+
+    @property
+    def input_errors(self) -> list[str]:
+        """One line per input that could not be read at all."""
+        return [report.error for report in self.files if report.error is not None]
+
+    @property
+    def valid(self) -> bool:
+        """Whether every input was read and no finding is an error."""
+        return not self.input_errors and not any(
+            f.severity is Severity.ERROR for f in self.findings
+        )
+
+    def by_rule(self) -> dict[str, int]:
+        """How many findings each rule produced."""
+        return dict(Counter(f.rule for f in self.findings))
+
+
+def validate_file(
+    path: str,
+    *,
+    fmt: Format = "auto",
+    rules: Rules = DEFAULT_RULES,
+    strict: bool = False,
+    require_terminal: bool = False,
+    wrap: Wrap | None = None,
+) -> FileReport:
+    """Validate one input (a path, or ``-`` for stdin) and report what it found.
+
+    Never raises for bad input: an unreadable input comes back with `error` set.
+    In `strict` mode validation of the input stops at its first error.
+    """
+    name = "<stdin>" if path == "-" else path
+    tracker = Tracker(
+        rules=rules, strict=strict, require_terminal=require_terminal, keep_finished=False
+    )
+    try:
+        with open_input(path) as raw:
+            stream = wrap(raw, name) if wrap is not None else raw
+            tracker.consume(read_events(stream, name, fmt))
+    except InputError as exc:
+        return FileReport(
+            file=name, events=tracker.events, findings=tuple(tracker.findings), error=str(exc)
+        )
+    except StreamError as exc:
+        tracker.findings.append(exc.finding)
+    else:
+        tracker.finish()
+        if tracker.events == 0:
+            _note_empty(tracker, name)
+    return FileReport(
+        file=name,
+        events=tracker.events,
+        statuses=dict(tracker.statuses),
+        dangling=len(tracker.live_ids),
+        findings=tuple(tracker.findings),
+    )
+
+
+def _note_empty(tracker: Tracker, name: str) -> None:
+    severity = tracker.rules.severity_of("empty-stream")
+    if severity is not None:
+        tracker.findings.append(
+            Finding(
+                rule="empty-stream", severity=severity, message="no event in this input", file=name
+            )
+        )
+
+
+def validate_paths(
+    paths: Sequence[str],
+    *,
+    jobs: int = 1,
+    wrap: Wrap | None = None,
+    **options: Any,
+) -> Report:
+    """Validate every input of `paths`, `jobs` of them at a time in worker processes."""
+    if jobs <= 1 or len(paths) <= 1 or "-" in paths:
+        reports: Iterable[FileReport] = [validate_file(p, wrap=wrap, **options) for p in paths]
+    else:
+        workers = min(jobs, len(paths), os.cpu_count() or 1)
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(validate_file, p, **options) for p in paths]
+            reports = [future.result() for future in futures]
+    return Report(files=tuple(reports))

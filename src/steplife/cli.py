@@ -1,0 +1,334 @@
+"""The ``steplife`` command: parse arguments, call the library, print the result.
+
+Exit status: 0 when no error was found (warnings allowed), 1 when any error-level
+finding was, 2 when an input could not be read at all or the arguments are wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import IO, Any, BinaryIO, Final, NoReturn, cast
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+from rich.text import Text
+
+from steplife._diagram import mermaid
+from steplife._events import InputError, open_input, read_events
+from steplife._rules import CATALOGUE, Finding, Rules, Severity
+from steplife._tracker import Tracker
+from steplife._validate import Report, validate_paths
+from steplife._version import __version__
+from steplife._wire import to_json
+from steplife.errors import SteplifeError
+
+__all__ = ["main"]
+
+EXIT_OK: Final = 0
+EXIT_INVALID: Final = 1
+EXIT_USAGE: Final = 2
+_PROGRESS_MIN_BYTES: Final = 8 * 1024 * 1024
+REPORT_SCHEMA_VERSION: Final = 1
+
+Command = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"steplife: {message} (see `{self.prog} --help`)\n")
+
+
+def _rules_from(args: argparse.Namespace) -> Rules:
+    severity: dict[str, str] = {}
+    for item in args.severity:
+        code, sep, level = item.partition("=")
+        if not sep or level not in ("error", "warning"):
+            raise SteplifeError(f"--severity {item!r}: expected CODE=error or CODE=warning")
+        severity[code] = level
+    return Rules(ignore=set(args.ignore), severity=severity)
+
+
+def _add_stream_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="captures to read; - for stdin")
+    parser.add_argument("--format", choices=("auto", "jsonl", "sse"), default="auto")
+
+
+def _add_rule_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ignore", action="append", default=[], metavar="CODE", help="skip a rule")
+    parser.add_argument(
+        "--severity",
+        action="append",
+        default=[],
+        metavar="CODE=LEVEL",
+        help="make a rule an error or a warning",
+    )
+
+
+def _build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    parser = _Parser(prog="steplife", description="Check OpenAI Assistants run-step lifecycles.")
+    parser.add_argument("--version", action="version", version=f"steplife {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    validate = commands.add_parser("validate", help="validate recorded event streams")
+    _add_stream_options(validate)
+    _add_rule_options(validate)
+    validate.add_argument(
+        "--strict", action="store_true", help="stop each input at its first error"
+    )
+    validate.add_argument(
+        "--require-terminal", action="store_true", help="a step left in progress is an error"
+    )
+    validate.add_argument("--output", choices=("text", "json"), default="text")
+    validate.add_argument("--jobs", type=int, default=1, metavar="N", help="files in parallel")
+    validate.set_defaults(run=_validate)
+
+    replay = commands.add_parser("replay", help="write every step's final snapshot as JSONL")
+    _add_stream_options(replay)
+    replay.add_argument(
+        "-o", "--out", default="-", metavar="PATH", help="output file (default stdout)"
+    )
+    replay.set_defaults(run=_replay)
+
+    diagram = commands.add_parser("diagram", help="print the lifecycle as a Mermaid diagram")
+    diagram.set_defaults(run=_diagram)
+
+    rules = commands.add_parser("rules", help="list every rule code with its severity")
+    rules.set_defaults(run=_list_rules)
+    for register in extra:
+        register(commands)
+    return parser
+
+
+# -- validate ----------------------------------------------------------------------
+
+
+def _progress_wrap(console: Console) -> Callable[[IO[bytes], str], IO[bytes]] | None:
+    if not console.is_terminal:
+        return None
+
+    def wrap(stream: IO[bytes], name: str) -> IO[bytes]:
+        try:
+            size = os.fstat(stream.fileno()).st_size
+        except (OSError, ValueError, AttributeError):
+            return stream
+        if size < _PROGRESS_MIN_BYTES:
+            return stream
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=console,
+            transient=True,
+        )
+        progress.start()
+        wrapped: IO[bytes] = progress.wrap_file(
+            cast(BinaryIO, stream), total=size, description=name
+        )
+        _close = wrapped.close
+
+        def close() -> None:
+            progress.stop()
+            _close()
+
+        wrapped.close = close  # type: ignore[method-assign]
+        return wrapped
+
+    return wrap
+
+
+def _validate(args: argparse.Namespace) -> int:
+    rules = _rules_from(args)
+    stderr = Console(stderr=True)
+    report = validate_paths(
+        args.files,
+        jobs=args.jobs,
+        wrap=_progress_wrap(stderr) if args.output == "text" else None,
+        fmt=args.format,
+        rules=rules,
+        strict=args.strict,
+        require_terminal=args.require_terminal,
+    )
+    if args.output == "json":
+        sys.stdout.buffer.write(orjson.dumps(report_json(report), option=orjson.OPT_INDENT_2))
+        sys.stdout.buffer.write(b"\n")
+    else:
+        _print_text(report, Console(soft_wrap=True))
+    for error in report.input_errors:
+        stderr.print(f"steplife: {error}", markup=False, highlight=False)
+    if report.input_errors:
+        return EXIT_USAGE
+    return EXIT_OK if report.valid else EXIT_INVALID
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    """A finding as the documented JSON object."""
+    return {
+        "rule": finding.rule,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "file": finding.file,
+        "line": finding.line,
+        "event_index": finding.event_index,
+        "step_id": finding.step_id,
+    }
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """The report as the documented, stable JSON object (see docs/cli.md)."""
+    by_status = report.by_status
+    return {
+        "schema": REPORT_SCHEMA_VERSION,
+        "valid": report.valid,
+        "events": report.events,
+        "steps": {"total": sum(by_status.values()), "by_status": by_status},
+        "findings_by_rule": report.by_rule(),
+        "findings": [finding_json(f) for f in report.findings],
+        "files": [
+            {
+                "file": f.file,
+                "events": f.events,
+                "error": f.error,
+                "valid": f.error is None
+                and not any(x.severity is Severity.ERROR for x in f.findings),
+            }
+            for f in report.files
+        ],
+    }
+
+
+def _print_text(report: Report, console: Console) -> None:
+    for finding in report.findings:
+        console.print(_finding_text(finding))
+    if report.findings:
+        console.print()
+    summary = Table(title="steplife validate", show_header=False, title_justify="left")
+    summary.add_column(style="bold")
+    summary.add_column(justify="right")
+    summary.add_row("inputs", str(len(report.files)))
+    summary.add_row("events read", str(report.events))
+    by_status = report.by_status
+    summary.add_row("steps", str(sum(by_status.values())))
+    summary.add_section()
+    for status, count in sorted(by_status.items()):
+        summary.add_row(f"status {status}", str(count))
+    summary.add_section()
+    for rule, count in sorted(report.by_rule().items()):
+        severity = report_severity(report, rule)
+        style = "red" if severity is Severity.ERROR else "yellow"
+        summary.add_row(Text(f"{severity.value} {rule}", style=style), str(count))
+    console.print(summary)
+    errors = sum(1 for f in report.findings if f.severity is Severity.ERROR)
+    warnings = len(report.findings) - errors
+    if report.valid:
+        console.print(Text(f"valid: 0 errors, {warnings} warnings", style="bold green"))
+    else:
+        bad = len(report.input_errors)
+        extra = f", {bad} unreadable inputs" if bad else ""
+        console.print(
+            Text(f"invalid: {errors} errors, {warnings} warnings{extra}", style="bold red")
+        )
+
+
+def report_severity(report: Report, rule: str) -> Severity:
+    """The severity `rule`'s findings had in `report` (error if any was one)."""
+    levels = {f.severity for f in report.findings if f.rule == rule}
+    return Severity.ERROR if Severity.ERROR in levels else Severity.WARNING
+
+
+def _finding_text(finding: Finding) -> Text:
+    where = finding.file or "-"
+    if finding.line is not None:
+        where += f":{finding.line}"
+    elif finding.event_index is not None:
+        where += f":#{finding.event_index}"
+    style = "red" if finding.severity is Severity.ERROR else "yellow"
+    text = Text(f"{where}: ")
+    text.append(f"{finding.severity.value} {finding.rule}", style=style)
+    if finding.step_id:
+        text.append(f" [{finding.step_id}]", style="dim")
+    text.append(f" {finding.message}")
+    return text
+
+
+# -- replay, diagram, rules ----------------------------------------------------------
+
+
+def _replay(args: argparse.Namespace) -> int:
+    out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
+    status = EXIT_OK
+    try:
+        for path in args.files:
+            name = "<stdin>" if path == "-" else path
+
+            def write(step: Any) -> None:
+                out.write(to_json(step) + b"\n")
+
+            tracker = Tracker(keep_finished=False, on_finished=write)
+            try:
+                with open_input(path) as raw:
+                    tracker.consume(read_events(raw, name, args.format))
+            except InputError as exc:
+                print(f"steplife: {exc}", file=sys.stderr)
+                status = EXIT_USAGE
+                continue
+            for step_id in tracker.live_ids:
+                try:
+                    write(tracker.snapshot(step_id))
+                except SteplifeError as exc:
+                    print(f"steplife: {name}: {exc}", file=sys.stderr)
+            if not tracker.valid and status == EXIT_OK:
+                status = EXIT_INVALID
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    return status
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    sys.stdout.write(mermaid())
+    return EXIT_OK
+
+
+def _list_rules(args: argparse.Namespace) -> int:
+    table = Table("code", "severity", "meaning", title="steplife rules", title_justify="left")
+    for rule in CATALOGUE.values():
+        table.add_row(rule.code, rule.severity.value, rule.summary)
+    Console().print(table)
+    return EXIT_OK
+
+
+def _extra_commands() -> list[Callable[[Any], None]]:
+    # The store's commands live with the store; importing it costs nothing when unused.
+    try:
+        module = importlib.import_module("steplife.store._cli")
+    except ImportError:
+        return []
+    register: Callable[[Any], None] = module.register
+    return [register]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command with `argv` (default: the process's arguments); return the exit status."""
+    parser = _build_parser(_extra_commands())
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except SteplifeError as exc:
+        print(f"steplife: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `steplife ... | head`
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Small helpers shared by the test modules (not fixtures: plain importable names)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+"""The repository root (the folder holding ``pyproject.toml``)."""
+
+REAL_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
+"""The recorded real API data, kept beside the repository (``<repo>/../shared``)."""
+
+MISSING_REAL_FIXTURES = "real fixtures folder ../shared/fixtures/real is absent"
+
+STEP_OBJECT = "thread.run.step"
+
+
+class FakeClock:
+    """A clock for `steplife.Lifecycle` that stands still until told to move."""
+
+    def __init__(self, now: int = 1_700_000_000) -> None:
+        self.now = now
+        self.calls = 0
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return self.now
+
+    def advance(self, seconds: int = 1) -> int:
+        """Move the clock forward by `seconds` and return the new time."""
+        self.now += seconds
+        return self.now
+
+
+def require_real_fixtures() -> Path:
+    """The real fixtures folder, or skip the calling test when it is absent."""
+    if not REAL_FIXTURES.is_dir():
+        pytest.skip(MISSING_REAL_FIXTURES)
+    return REAL_FIXTURES
+
+
+def _step_objects(value: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(value, dict):
+        if value.get("object") == STEP_OBJECT:
+            yield value
+        for item in value.values():
+            yield from _step_objects(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _step_objects(item)
+
+
+def _data_lines(text: str) -> Iterator[Any]:
+    for line in text.splitlines():
+        if not line.startswith("data:"):
+            continue
+        try:
+            yield json.loads(line.removeprefix("data:"))
+        except ValueError:
+            # The spec's own examples hold malformed run lines (SOURCES.md, finding 8);
+            # no step line is malformed, which `test_every_real_snapshot_is_found` pins.
+            continue
+
+
+def real_step_snapshots() -> list[tuple[str, dict[str, Any]]]:
+    """Every ``thread.run.step`` object in the real fixtures, with where it was found.
+
+    JSON files are searched at any depth (list responses nest steps in ``data``);
+    SSE and text captures contribute the objects of their ``data:`` lines. The
+    label is ``<relative path>#<n>`` with n counting from 0 within the file.
+    """
+    found: list[tuple[str, dict[str, Any]]] = []
+    if not REAL_FIXTURES.is_dir():
+        return found
+    for path in sorted(REAL_FIXTURES.rglob("*")):
+        if not path.is_file() or path.name in ("SOURCES.md", "_manifest.json"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            objects = list(_step_objects(json.loads(text)))
+        elif path.suffix in (".sse", ".txt"):
+            objects = [o for data in _data_lines(text) for o in _step_objects(data)]
+        else:
+            continue
+        relative = path.relative_to(REAL_FIXTURES).as_posix()
+        found += [(f"{relative}#{i}", o) for i, o in enumerate(objects)]
+    return found
+
+
+def real_snapshot_params() -> list[Any]:
+    """`real_step_snapshots` as pytest parameters, or one skipped one when absent."""
+    snapshots = real_step_snapshots()
+    if not snapshots:
+        return [pytest.param("absent", {}, marks=pytest.mark.skip(reason=MISSING_REAL_FIXTURES))]
+    return [pytest.param(label, data, id=label) for label, data in snapshots]
