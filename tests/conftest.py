@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import MISSING_REAL_FIXTURES, REAL_FIXTURES, FakeClock, require_real_fixtures
 from hypothesis import HealthCheck, settings
+
+from helpers import MISSING_REAL_FIXTURES, REAL_FIXTURES, FakeClock, require_real_fixtures
 
 __all__ = ["MISSING_REAL_FIXTURES", "REAL_FIXTURES"]
 

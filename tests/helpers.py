@@ -5,9 +5,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import attrs
 import pytest
+
+from steplife import (
+    Function,
+    FunctionToolCall,
+    LastError,
+    MessageCreation,
+    MessageCreationDetails,
+    RunStep,
+    ToolCallsDetails,
+    Usage,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 """The repository root (the folder holding ``pyproject.toml``)."""
@@ -18,6 +30,26 @@ REAL_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
 MISSING_REAL_FIXTURES = "real fixtures folder ../shared/fixtures/real is absent"
 
 STEP_OBJECT = "thread.run.step"
+
+WIRE_ORDER: Final = [
+    "id",
+    "object",
+    "created_at",
+    "run_id",
+    "assistant_id",
+    "thread_id",
+    "type",
+    "status",
+    "cancelled_at",
+    "completed_at",
+    "expired_at",
+    "failed_at",
+    "last_error",
+    "step_details",
+    "usage",
+    "metadata",
+]
+"""The top-level keys of a run step in the order the API writes them (as captured live)."""
 
 
 class FakeClock:
@@ -35,6 +67,41 @@ class FakeClock:
         """Move the clock forward by `seconds` and return the new time."""
         self.now += seconds
         return self.now
+
+
+CREATED = 1_700_000_000
+"""``created_at`` of the steps `make_step` builds."""
+
+
+def make_step(**changes: Any) -> RunStep:
+    """A clean ``in_progress`` message_creation step created at `CREATED`, then `changes`."""
+    step = RunStep(
+        id="step_1",
+        created_at=CREATED,
+        run_id="run_1",
+        assistant_id="asst_1",
+        thread_id="thread_1",
+        type="message_creation",
+        step_details=MessageCreationDetails(message_creation=MessageCreation(message_id="msg_1")),
+    )
+    return attrs.evolve(step, **changes)
+
+
+def make_tool_step(**changes: Any) -> RunStep:
+    """Like `make_step`, a ``tool_calls`` step with one function call."""
+    call = FunctionToolCall(id="call_1", function=Function(name="f", arguments="{}"))
+    details = ToolCallsDetails(tool_calls=[call])
+    return make_step(type="tool_calls", step_details=details, **changes)
+
+
+def finished(status: str, **changes: Any) -> RunStep:
+    """A clean step in the terminal `status`, stamped 5 s after creation."""
+    fields: dict[str, Any] = {"status": status, f"{status}_at": CREATED + 5}
+    if status == "completed":
+        fields["usage"] = Usage.of(10, 5)
+    if status == "failed":
+        fields["last_error"] = LastError(code="server_error", message="boom")
+    return make_step(**{**fields, **changes})
 
 
 def require_real_fixtures() -> Path:
@@ -92,9 +159,13 @@ def real_step_snapshots() -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def real_snapshot_params() -> list[Any]:
-    """`real_step_snapshots` as pytest parameters, or one skipped one when absent."""
-    snapshots = real_step_snapshots()
+UNLOADABLE_SNAPSHOT = "simple-openai/threads_runssteps_getunknown_tool.json#0"
+"""The one real step steplife refuses: hand-edited to hold a ``browser`` tool call."""
+
+
+def real_snapshot_params(*, exclude: frozenset[str] = frozenset()) -> list[Any]:
+    """`real_step_snapshots` (but `exclude`) as pytest parameters; one skip when absent."""
+    snapshots = [(label, data) for label, data in real_step_snapshots() if label not in exclude]
     if not snapshots:
         return [pytest.param("absent", {}, marks=pytest.mark.skip(reason=MISSING_REAL_FIXTURES))]
     return [pytest.param(label, data, id=label) for label, data in snapshots]

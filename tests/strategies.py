@@ -154,9 +154,7 @@ def function_tool_calls() -> st.SearchStrategy[FunctionToolCall]:
 
 def tool_calls() -> st.SearchStrategy[ToolCall]:
     """Any of the three tool-call variants."""
-    return st.one_of(
-        code_interpreter_tool_calls(), file_search_tool_calls(), function_tool_calls()
-    )
+    return st.one_of(code_interpreter_tool_calls(), file_search_tool_calls(), function_tool_calls())
 
 
 def step_details() -> st.SearchStrategy[StepDetails]:

@@ -69,15 +69,19 @@ def _decode(raw: bytes) -> tuple[Any, str | None]:
 def read_jsonl(stream: IO[bytes], file: str | None = None) -> Iterator[Event]:
     """Events of a JSONL stream: one ``{"event": NAME, "data": {...}}`` object per line."""
     index = 0
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
     for number, raw in enumerate(stream, 1):
-        if not raw.strip():
+        try:
+            value = loads(raw)
+        except decode_error as exc:
+            if not raw.strip():
+                continue  # blank lines separate nothing in JSONL, but are harmless
+            index += 1
+            truncated = "" if raw.endswith(b"\n") else " (truncated last line?)"
+            yield Event(None, None, file, number, index, f"not valid JSON ({exc}){truncated}")
             continue
         index += 1
-        value, error = _decode(raw)
-        if error is not None:
-            truncated = "" if raw.endswith(b"\n") else " (truncated last line?)"
-            yield Event(None, None, file, number, index, error + truncated)
-        elif type(value) is not dict:
+        if type(value) is not dict:
             yield Event(None, None, file, number, index, "the line is not a JSON object")
         elif type(name := value.get("event")) is not str:
             yield Event(None, None, file, number, index, '"event" is missing or not a string')

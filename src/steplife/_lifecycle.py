@@ -224,6 +224,21 @@ class Lifecycle:
         return findings
 
 
+def fire_unchecked(
+    step: RunStep, trigger: str, at: int, usage: Usage | None, last_error: LastError | None
+) -> None:
+    """Fire `trigger` on an ``in_progress`` `step` with no rule check and no rollback.
+
+    For callers that have already checked the terminal snapshot against every rule
+    (the Tracker does): the machine still decides the move and stamps the step.
+    Raises `IllegalTransitionError` when the machine refuses the trigger.
+    """
+    try:
+        _EVENTS[trigger].trigger(step, at, usage, last_error)
+    except MachineError:
+        raise IllegalTransitionError(step.id, step.status, trigger) from None
+
+
 def _stamp(value: object) -> int:
     if type(value) is not int:
         raise InvalidStepError(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MergeError", "merge_delta", "strip_indexes"]
+__all__ = ["MergeError", "merge_delta"]
 
 
 class MergeError(ValueError):
@@ -35,37 +35,42 @@ def _addable(current: object, value: object) -> bool:
     return type(current) in (int, float) and type(value) in (int, float)
 
 
-def merge_delta(acc: dict[str, Any], delta: dict[str, Any], path: str = "") -> None:
-    """Merge `delta` into `acc` in place by the SDK's rule (see the module docstring)."""
+def merge_delta(acc: dict[str, Any], delta: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """`acc` with `delta` merged in by the SDK's rule (see the module docstring).
+
+    `acc` itself is never modified: the result shares the parts the delta does not
+    touch and copies the ones it does, so a delta that fails half-way (raising
+    `MergeError`) leaves nothing half-merged, without copying the whole snapshot.
+    """
+    merged = dict(acc)
     for key, value in delta.items():
-        here = f"{path}.{key}" if path else key
-        current = acc.get(key)
+        current = merged.get(key)
         if current is None:
             if _is_indexed(value):
-                current = acc[key] = []
+                merged[key] = _merge_list([], value, f"{path}.{key}" if path else key)
             else:
-                acc[key] = value
-                continue
-        if key == "index" or key == "type":
-            acc[key] = value
-        elif (type(current) is str and type(value) is str) or (
-            type(current) in (int, float) and type(value) in (int, float)
-        ):
-            acc[key] = current + value
+                merged[key] = value
+        elif key == "index" or key == "type":
+            merged[key] = value
+        elif _addable(current, value):
+            merged[key] = current + value
         elif type(current) is dict and type(value) is dict:
-            merge_delta(current, value, here)
+            merged[key] = merge_delta(current, value, f"{path}.{key}" if path else key)
         elif type(current) is list and type(value) is list:
-            _merge_list(current, value, here)
+            merged[key] = _merge_list(current, value, f"{path}.{key}" if path else key)
         elif value is not None:
+            here = f"{path}.{key}" if path else key
             raise MergeError(
                 here, f"cannot merge {type(value).__name__} into {type(current).__name__}"
             )
+    return merged
 
 
-def _merge_list(current: list[Any], value: list[Any], path: str) -> None:
-    if not _is_indexed(value) and all(type(e) in (str, int, float) for e in current):
-        current.extend(value)
-        return
+def _merge_list(current: list[Any], value: list[Any], path: str) -> list[Any]:
+    # As the SDK: a list of scalars only ever grows (an empty one, unless the delta is indexed).
+    if all(type(e) in (str, int, float) for e in current) and (current or not _is_indexed(value)):
+        return current + value
+    merged = list(current)
     for position, entry in enumerate(value):
         here = f"{path}[{position}]"
         if type(entry) is not dict:
@@ -73,21 +78,13 @@ def _merge_list(current: list[Any], value: list[Any], path: str) -> None:
         index = entry.get("index")
         if type(index) is not int or index < 0:
             raise MergeError(f"{here}.index", f"expected a non-negative integer, got {index!r}")
-        if index >= len(current):
-            current.extend([None] * (index + 1 - len(current)))
-        existing = current[index]
+        if index >= len(merged):
+            merged.extend([None] * (index + 1 - len(merged)))
+        existing = merged[index]
         if existing is None:
-            current[index] = dict(entry)
+            merged[index] = entry
         elif type(existing) is dict:
-            merge_delta(existing, entry, here)
+            merged[index] = merge_delta(existing, entry, here)
         else:
             raise MergeError(here, "the entry it merges into is not an object")
-
-
-def strip_indexes(value: Any) -> Any:
-    """A copy of merged data without the ``index`` keys deltas leave in list entries."""
-    if type(value) is dict:
-        return {k: strip_indexes(v) for k, v in value.items() if k != "index"}
-    if type(value) is list:
-        return [strip_indexes(v) for v in value]
-    return value
+    return merged

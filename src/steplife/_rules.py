@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import attrs
 
-from steplife._model import LAST_ERROR_CODES, RANKERS, FileSearchToolCall, RunStep
+from steplife._model import LAST_ERROR_CODES, RANKERS, STATUSES, FileSearchToolCall, RunStep
 from steplife.errors import UnknownRuleError
 
 __all__ = ["CATALOGUE", "Finding", "Rule", "Rules", "Severity", "check"]
@@ -39,6 +39,8 @@ class Rule:
     severity: Severity
     summary: str
     check: Check | None = attrs.field(default=None, eq=False, repr=False)
+    statuses: frozenset[str] = attrs.field(default=frozenset(STATUSES), eq=False, repr=False)
+    """The step statuses the check can fire on; the others skip it (a speed-up only)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -210,23 +212,47 @@ def _unknown_value(step: RunStep) -> str | None:
 
 E, W = Severity.ERROR, Severity.WARNING
 
+
+def _only(*statuses: str) -> frozenset[str]:
+    return frozenset(statuses)
+
+
 _ALL_RULES: Final = (
     # Entity rules: checked on every snapshot, wherever it comes from.
     Rule("object-type", E, "`object` is 'thread.run.step'", _object_type),
     Rule("details-type-mismatch", E, "`step_details.type` equals `type`", _details_type_mismatch),
     Rule("stamp-mismatch", E, "the *_at stamps agree with the status", _stamp_mismatch),
     Rule("stamp-before-created", E, "no stamp precedes `created_at`", _stamp_before_created),
-    Rule("usage-before-completion", E, "no usage while in_progress", _usage_before_completion),
+    Rule(
+        "usage-before-completion",
+        E,
+        "no usage while in_progress",
+        _usage_before_completion,
+        _only("in_progress"),
+    ),
     Rule(
         "usage-without-completion",
         W,
         "usage only on completed steps",
         _usage_without_completion,
+        _only("failed", "cancelled", "expired"),
     ),
-    Rule("usage-missing", W, "a completed step has usage", _usage_missing),
+    Rule("usage-missing", W, "a completed step has usage", _usage_missing, _only("completed")),
     Rule("usage-total", E, "total = prompt + completion, none negative", _usage_total),
-    Rule("error-without-failure", E, "last_error only on failed steps", _error_without_failure),
-    Rule("failure-without-error", W, "a failed step has last_error", _failure_without_error),
+    Rule(
+        "error-without-failure",
+        E,
+        "last_error only on failed steps",
+        _error_without_failure,
+        _only("in_progress", "completed", "cancelled", "expired"),
+    ),
+    Rule(
+        "failure-without-error",
+        W,
+        "a failed step has last_error",
+        _failure_without_error,
+        _only("failed"),
+    ),
     Rule(
         "metadata-limits", E, "metadata: <=16 string pairs, keys<=64, values<=512", _metadata_limits
     ),
@@ -273,17 +299,25 @@ class Rules:
 
     ignore: frozenset[str] = attrs.field(default=frozenset(), converter=_codes)
     severity: Mapping[str, Severity] = attrs.field(factory=dict, converter=_severities)
-    _checks: tuple[tuple[str, Severity, Check], ...] = attrs.field(init=False, repr=False, eq=False)
+    _checks: dict[str, tuple[tuple[str, Severity, Check], ...]] = attrs.field(
+        init=False, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         for code in (*self.ignore, *self.severity):
             if code not in CATALOGUE:
                 raise UnknownRuleError(code, list(CATALOGUE))
-        checks = tuple(
-            (rule.code, self.severity.get(rule.code, rule.severity), rule.check)
-            for rule in _ALL_RULES
-            if rule.check is not None and rule.code not in self.ignore
-        )
+        # One list of checks per status, so a check that cannot fire is not even called.
+        checks = {
+            status: tuple(
+                (rule.code, self.severity.get(rule.code, rule.severity), rule.check)
+                for rule in _ALL_RULES
+                if rule.check is not None
+                and rule.code not in self.ignore
+                and status in rule.statuses
+            )
+            for status in STATUSES
+        }
         object.__setattr__(self, "_checks", checks)
 
     def severity_of(self, code: str) -> Severity | None:
@@ -309,9 +343,8 @@ class Rules:
     def check(self, step: RunStep) -> list[Finding]:
         """Every entity rule `step` breaks, in catalogue order; empty when it is clean."""
         findings = []
-        for code, severity, rule_check in self._checks:
-            message = rule_check(step)
-            if message is not None:
+        for code, severity, rule_check in self._checks[step.status]:
+            if (message := rule_check(step)) is not None:
                 findings.append(
                     Finding(rule=code, severity=severity, message=message, step_id=step.id)
                 )

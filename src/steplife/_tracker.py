@@ -16,7 +16,7 @@ from typing import Any, Final
 import attrs
 
 from steplife._events import Event
-from steplife._lifecycle import Lifecycle
+from steplife._lifecycle import fire_unchecked
 from steplife._merge import MergeError, merge_delta
 from steplife._model import RunStep
 from steplife._rules import CATALOGUE, DEFAULT_RULES, Finding, Rules, Severity
@@ -39,10 +39,9 @@ _STAMP_OF: Final = {
     "cancelled": "cancelled_at",
     "expired": "expired_at",
 }
-# The transition itself is checked by the machine; the rules run once, on the
-# payload snapshot, so the Lifecycle that moves steps here checks none of them.
-_ENTITY_CODES: Final = frozenset(code for code, rule in CATALOGUE.items() if rule.check)
-_MOVER: Final = Lifecycle(rules=Rules(ignore=_ENTITY_CODES))
+_STEP_EVENT_KINDS: Final[Mapping[str, str]] = {
+    STEP_PREFIX + kind: kind for kind in ("created", "in_progress", "delta", *_TERMINAL_EVENTS)
+}
 
 
 class StreamError(SteplifeError, ValueError):
@@ -60,6 +59,7 @@ class _Live:
     """What the Tracker holds for a step still in progress."""
 
     step: RunStep
+    raw: dict[str, Any]  # the JSON of the last snapshot event, to skip identical repeats
     identity: tuple[str, str, str, str, int]
     details: dict[str, Any] | None = None  # merged step_details, once a delta arrived
     latest_stamp: int = 0
@@ -189,16 +189,16 @@ class Tracker:
         Raises `StreamError` in strict mode when the event breaks an error-level
         rule; the tracker's state is then exactly as before the call.
         """
-        self._start(file, line, index)
+        self._where = (file, line, index)
         self.events += 1
-        self.event_names[name] += 1
-        if name.startswith(STEP_PREFIX):
-            kind = name[len(STEP_PREFIX) :]
-            if kind == "delta":
-                self._delta(name, data)
-            elif kind in ("created", "in_progress") or kind in _TERMINAL_EVENTS:
-                self._snapshot_event(name, kind, data)
-            # Unknown step events (a future API's) are counted and passed by.
+        names = self.event_names
+        names[name] = names.get(name, 0) + 1
+        kind = _STEP_EVENT_KINDS.get(name)
+        if kind == "delta":
+            self._delta(name, data)
+        elif kind is not None:
+            self._snapshot_event(name, kind, data)
+        # Other events, unknown step events (a future API's) included, are only counted.
         return self._commit()
 
     def finish(self) -> list[Finding]:
@@ -217,6 +217,13 @@ class Tracker:
     # -- the event kinds ---------------------------------------------------------
 
     def _snapshot_event(self, name: str, kind: str, data: Any) -> None:
+        if kind == "in_progress":
+            live = self._live.get(data.get("id", "")) if type(data) is dict else None
+            if live is not None and live.details is None and live.raw == data:
+                # The very snapshot already checked (as `created` sends it, usually):
+                # checking it again could only repeat its findings.
+                live.where = self._where
+                return
         result = structure(data)
         if isinstance(result, list):
             step_id = data.get("id") if type(data) is dict else None
@@ -255,7 +262,7 @@ class Tracker:
             if kind in _TERMINAL_EVENTS:
                 self._finish(step)  # adopted already ended: nothing to move
             else:
-                self._adopt(step)
+                self._adopt(step, data)
             return
         if kind == "created":
             self._note("duplicate-created", f"step {step_id!r} was created before", step_id)
@@ -266,14 +273,17 @@ class Tracker:
                 live.where = self._where
                 live.latest_stamp = max(live.latest_stamp, _latest(step))
                 if live.details is None:
-                    live.step = step
+                    live.step, live.raw = step, data
             return
-        self._terminal(live, step, name, kind)
+        self._terminal(live, step, data, name, kind)
 
-    def _terminal(self, live: _Live, step: RunStep, name: str, kind: str) -> None:
+    def _terminal(
+        self, live: _Live, step: RunStep, data: dict[str, Any], name: str, kind: str
+    ) -> None:
         trigger, status = _TERMINAL_EVENTS[kind]
         if live.details is not None:
-            diverged = _diverged(live.details, to_dict(step)["step_details"], "step_details")
+            # The payload's own JSON: it loaded as `step`, so it is well formed.
+            diverged = _diverged(live.details, data["step_details"], "step_details")
             if diverged:
                 self._note(
                     "snapshot-diverged",
@@ -283,13 +293,14 @@ class Tracker:
         if self._failed():
             return
         stamp = getattr(step, _STAMP_OF[status])
-        # Live steps are in_progress and _MOVER checks no rule, so this cannot raise.
-        _MOVER.apply(
+        # Live steps are in_progress, so the machine accepts every terminal trigger;
+        # the rules already ran on the payload above.
+        fire_unchecked(
             live.step,
             trigger,
-            at=stamp if stamp is not None else live.step.created_at,
-            usage=step.usage,
-            last_error=step.last_error,
+            stamp if stamp is not None else live.step.created_at,
+            step.usage,
+            step.last_error,
         )
         del self._live[step.id]
         self._finish(step)
@@ -330,20 +341,17 @@ class Tracker:
             return
         merged = live.details if live.details is not None else unstructure(live.step.step_details)
         try:
-            # Merge into a copy first when it is the first delta, so a bad delta
-            # leaves nothing half-merged.
-            candidate = _copy(merged)
-            merge_delta(candidate, details, "delta.step_details")
+            # merge_delta never modifies its input: a bad delta leaves nothing behind.
+            live.details = merge_delta(merged, details, "delta.step_details")
         except MergeError as exc:
             self._note("malformed-event", self._label(name, str(exc)), step_id)
             return
-        live.details = candidate
         live.where = self._where
 
     # -- helpers -----------------------------------------------------------------
 
-    def _adopt(self, step: RunStep) -> None:
-        live = _Live(step=step, identity=_identity(step), latest_stamp=_latest(step))
+    def _adopt(self, step: RunStep, raw: dict[str, Any]) -> None:
+        live = _Live(step=step, raw=raw, identity=_identity(step), latest_stamp=_latest(step))
         live.where = self._where
         self._live[step.id] = live
 
@@ -408,7 +416,10 @@ class Tracker:
         return self.strict and any(f.severity is Severity.ERROR for f in self._pending)
 
     def _commit(self) -> list[Finding]:
-        pending, self._pending = self._pending, []
+        pending = self._pending
+        if not pending:
+            return []
+        self._pending = []
         if self.strict:
             for finding in pending:
                 if finding.severity is Severity.ERROR:
@@ -422,21 +433,19 @@ def _str(value: object) -> str | None:
 
 
 def _latest(step: RunStep) -> int:
-    stamps = [
-        s
-        for s in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at)
-        if s is not None
-    ]
-    return max(stamps, default=step.created_at)
+    latest = step.created_at
+    for stamp in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at):
+        if stamp is not None and stamp > latest:
+            latest = stamp
+    return latest
 
 
 def _earliest_stamp(step: RunStep) -> int | None:
-    stamps = [
-        s
-        for s in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at)
-        if s is not None
-    ]
-    return min(stamps, default=None)
+    earliest = None
+    for stamp in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at):
+        if stamp is not None and (earliest is None or stamp < earliest):
+            earliest = stamp
+    return earliest
 
 
 def _read_delta(data: Any) -> tuple[str | None, dict[str, Any] | None, str | None]:
@@ -455,14 +464,6 @@ def _read_delta(data: Any) -> tuple[str | None, dict[str, Any] | None, str | Non
     if type(details) is not dict:
         return step_id, None, "data.delta.step_details: expected an object"
     return step_id, details, None
-
-
-def _copy(value: Any) -> Any:
-    if type(value) is dict:
-        return {k: _copy(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_copy(v) for v in value]
-    return value
 
 
 def _diverged(accumulated: Any, final: Any, path: str) -> str | None:

@@ -84,7 +84,9 @@ _UNIONS: Final[Mapping[Any, Mapping[str, type]]] = {
     },
     CodeInterpreterOutput: {"logs": CodeInterpreterLogs, "image": CodeInterpreterImage},
 }
-_OMIT_IF_NULL: Final = (FileSearch, FileSearchResult, FileSearchResultContent)
+# Innermost first: cattrs binds the nested hooks when it generates a record's hook,
+# so a record registered before its children would write their nulls.
+_OMIT_IF_NULL: Final = (FileSearchResultContent, FileSearchResult, FileSearch)
 _TOLERATED_KEYS: Final = frozenset(("expires_at",))
 
 
@@ -183,16 +185,19 @@ def _tagged_union(
     converter: cattrs.Converter, variants: Mapping[str, type]
 ) -> Callable[[Any, Any], Any]:
     expected = ", ".join(repr(tag) for tag in variants)
+    hooks: dict[str, Callable[[Any, Any], Any]] = {}  # filled on first use: hooks are lazy
 
     def structure(value: Any, _: Any) -> Any:
         if type(value) is not dict:
             raise _WireTypeError(f"expected an object, got {_json_type(value)}")
         tag = value.get("type")
-        cls = variants.get(tag) if type(tag) is str else None
-        if cls is None:
+        if type(tag) is not str or tag not in variants:
             shown = "missing" if tag is None else repr(tag)
             raise _WireTypeError(f"type is {shown}, expected one of {expected}")
-        return converter.structure(value, cls)
+        hook = hooks.get(tag)
+        if hook is None:
+            hook = hooks[tag] = converter.get_structure_hook(variants[tag])
+        return hook(value, None)
 
     return structure
 
@@ -221,6 +226,8 @@ def _records_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any,
             for field in fields
             if field.default is not attrs.NOTHING and not _is_optional(field.type)
         )
+        if not converter.detailed_validation:
+            return _fast_record(cls, generated, required)
 
         def structure(value: Any, _: Any) -> Any:
             if type(value) is not dict:
@@ -245,6 +252,25 @@ def _records_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any,
         return structure
 
     return factory
+
+
+def _fast_record(
+    cls: Any, generated: Callable[[Any, Any], Any], required: tuple[tuple[str, Any], ...]
+) -> Callable[[Any, Any], Any]:
+    # The fast path needs no message (any failure sends the input to the detailed
+    # converter), only the required keys: cattrs would fill in their defaults. The
+    # ``type`` tags are left out, the tagged-union hooks have already read them.
+    names = tuple(name for name, _ in required if name != "type")
+    if not names:
+        return generated
+
+    def structure(value: Any, _: Any) -> Any:
+        for name in names:
+            if name not in value:
+                raise KeyError(name)
+        return generated(value, cls)
+
+    return structure
 
 
 def _attribute_of(error: BaseException) -> str:
@@ -276,6 +302,18 @@ def _list_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, An
     return factory
 
 
+def _fast_usage(value: Any) -> Usage:
+    # Usage is on every finished snapshot: three ints, checked inline.
+    prompt, completion, total = (
+        value["prompt_tokens"],
+        value["completion_tokens"],
+        value["total_tokens"],
+    )
+    if type(prompt) is int and type(completion) is int and type(total) is int:
+        return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
+    raise _WireTypeError("usage: token counts must be integers")
+
+
 def _fast_step_hook(converter: cattrs.Converter) -> Callable[[Any, Any], RunStep]:
     """The hot path for whole steps: cattrs' hooks for the nested objects, the top inline.
 
@@ -285,7 +323,6 @@ def _fast_step_hook(converter: cattrs.Converter) -> Callable[[Any, Any], RunStep
     """
     details = converter.get_structure_hook(StepDetails)
     last_error = converter.get_structure_hook(LastError | None)
-    usage = converter.get_structure_hook(Usage | None)
     metadata = converter.get_structure_hook(Metadata | None)
     statuses = frozenset(STATUSES)
     types = frozenset(STEP_TYPES)
@@ -309,7 +346,10 @@ def _fast_step_hook(converter: cattrs.Converter) -> Callable[[Any, Any], RunStep
             and type(created_at) is int
             and step_type in types
             and status in statuses
-            and all(stamp is None or type(stamp) is int for stamp in stamps)
+            and (stamps[0] is None or type(stamps[0]) is int)
+            and (stamps[1] is None or type(stamps[1]) is int)
+            and (stamps[2] is None or type(stamps[2]) is int)
+            and (stamps[3] is None or type(stamps[3]) is int)
         ):
             raise _WireTypeError("a top-level field has the wrong type")
         return RunStep(
@@ -327,7 +367,7 @@ def _fast_step_hook(converter: cattrs.Converter) -> Callable[[Any, Any], RunStep
             failed_at=stamps[3],
             last_error=last_error(get("last_error"), None),
             step_details=details(o["step_details"], None),
-            usage=usage(get("usage"), None),
+            usage=None if (u := get("usage")) is None else _fast_usage(u),
             metadata=metadata(get("metadata"), None),
         )
 
