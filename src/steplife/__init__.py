@@ -7,6 +7,7 @@ ways. See the README for a tour.
 
 from __future__ import annotations
 
+from steplife._events import Event, Format, InputError, open_input, read_events
 from steplife._lifecycle import Clock, Lifecycle, Trigger, system_clock
 from steplife._model import (
     CodeInterpreter,
@@ -35,6 +36,8 @@ from steplife._model import (
     Usage,
 )
 from steplife._rules import CATALOGUE, Finding, Rule, Rules, Severity, check
+from steplife._tracker import StreamError, Tracker
+from steplife._validate import FileReport, Report, validate_file, validate_paths
 from steplife._version import __version__
 from steplife._wire import Parsed, from_dict, from_json, parse, to_dict, to_json
 from steplife.errors import (
@@ -56,16 +59,20 @@ __all__ = [
     "CodeInterpreterOutput",
     "CodeInterpreterToolCall",
     "ConflictError",
+    "Event",
+    "FileReport",
     "FileSearch",
     "FileSearchRankingOptions",
     "FileSearchResult",
     "FileSearchResultContent",
     "FileSearchToolCall",
     "Finding",
+    "Format",
     "Function",
     "FunctionToolCall",
     "IllegalTransitionError",
     "ImageFile",
+    "InputError",
     "InvalidStepError",
     "LastError",
     "Lifecycle",
@@ -73,6 +80,7 @@ __all__ = [
     "MessageCreationDetails",
     "Metadata",
     "Parsed",
+    "Report",
     "Rule",
     "Rules",
     "RunStep",
@@ -83,8 +91,10 @@ __all__ = [
     "SteplifeError",
     "SteplifeWarning",
     "StoreError",
+    "StreamError",
     "ToolCall",
     "ToolCallsDetails",
+    "Tracker",
     "Trigger",
     "UnknownRuleError",
     "Usage",
@@ -92,8 +102,12 @@ __all__ = [
     "check",
     "from_dict",
     "from_json",
+    "open_input",
     "parse",
+    "read_events",
     "system_clock",
     "to_dict",
     "to_json",
+    "validate_file",
+    "validate_paths",
 ]

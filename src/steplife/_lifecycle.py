@@ -19,7 +19,17 @@ from typing import Any, Final, Literal, TypeAlias
 
 from transitions import EventData, Machine, MachineError
 
-from steplife._model import STATUSES, LastError, Metadata, RunStep, StepDetails, Usage
+from steplife._model import (
+    STATUSES,
+    LastError,
+    MessageCreationDetails,
+    Metadata,
+    RunStep,
+    StepDetails,
+    StepStatus,
+    ToolCallsDetails,
+    Usage,
+)
 from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
 from steplife.errors import IllegalTransitionError, InvalidStepError, SteplifeWarning
 
@@ -86,15 +96,38 @@ def build_machine(
 
 _MACHINE: Final = build_machine()
 _EVENTS: Final = _MACHINE.events
-_TOUCHED: Final = (
-    "status",
-    "cancelled_at",
-    "completed_at",
-    "expired_at",
-    "failed_at",
-    "usage",
-    "last_error",
+_TRANSITION_FIELDS: Final = frozenset(
+    ("status", "cancelled_at", "completed_at", "expired_at", "failed_at", "usage", "last_error")
 )
+_CALLER_FIELDS: Final = frozenset(("metadata", "step_details"))
+_Saved: TypeAlias = tuple[
+    StepStatus, int | None, int | None, int | None, int | None, Usage | None, LastError | None
+]
+
+
+def _save(step: RunStep) -> _Saved:
+    """Every field a transition may touch (plain reads: this is on the hot path)."""
+    return (
+        step.status,
+        step.cancelled_at,
+        step.completed_at,
+        step.expired_at,
+        step.failed_at,
+        step.usage,
+        step.last_error,
+    )
+
+
+def _restore(step: RunStep, saved: _Saved) -> None:
+    (
+        step.status,
+        step.cancelled_at,
+        step.completed_at,
+        step.expired_at,
+        step.failed_at,
+        step.usage,
+        step.last_error,
+    ) = saved
 
 
 class Lifecycle:
@@ -132,6 +165,20 @@ class Lifecycle:
         when the new step breaks an error-level rule (for example `metadata` over
         its limits).
         """
+        if not (
+            type(id) is str
+            and type(run_id) is str
+            and type(thread_id) is str
+            and type(assistant_id) is str
+            and isinstance(step_details, MessageCreationDetails | ToolCallsDetails)
+        ):
+            raise InvalidStepError(
+                f"cannot start step {id!r}",
+                _argument_findings(
+                    id=id, run_id=run_id, thread_id=thread_id, assistant_id=assistant_id
+                )
+                + _details_findings(step_details),
+            )
         step = RunStep(
             id=id,
             created_at=self.clock() if created_at is None else _stamp(created_at),
@@ -142,14 +189,18 @@ class Lifecycle:
             step_details=step_details,
             metadata=metadata,
         )
-        findings = self.rules.check(step)
+        # Built here, the step has no stamp, usage or error and takes its type from
+        # its details: only what the caller passed in can break a rule.
+        findings = self.rules.check(step, changed=_CALLER_FIELDS)
         if findings:
             _raise_or_warn(f"cannot start step {id!r}", findings)
         return step
 
     def complete(self, step: RunStep, *, usage: Usage | None, at: int | None = None) -> RunStep:
         """Move `step` to ``completed`` with its `usage`, stamping ``completed_at``."""
-        return self.fire(step, "complete", at=at, usage=usage)
+        if findings := self.apply(step, "complete", at=at, usage=usage):
+            _warn(findings)
+        return step
 
     def fail(
         self,
@@ -164,15 +215,21 @@ class Lifecycle:
         Real failed steps sometimes carry `usage`; that passes with a
         ``usage-without-completion`` warning.
         """
-        return self.fire(step, "fail", at=at, usage=usage, last_error=last_error)
+        if findings := self.apply(step, "fail", at=at, usage=usage, last_error=last_error):
+            _warn(findings)
+        return step
 
     def cancel(self, step: RunStep, *, at: int | None = None) -> RunStep:
         """Move `step` to ``cancelled``, stamping ``cancelled_at``."""
-        return self.fire(step, "cancel", at=at)
+        if findings := self.apply(step, "cancel", at=at):
+            _warn(findings)
+        return step
 
     def expire(self, step: RunStep, *, at: int | None = None) -> RunStep:
         """Move `step` to ``expired``, stamping ``expired_at``."""
-        return self.fire(step, "expire", at=at)
+        if findings := self.apply(step, "expire", at=at):
+            _warn(findings)
+        return step
 
     def fire(
         self,
@@ -189,9 +246,8 @@ class Lifecycle:
         status (or is no trigger at all), `InvalidStepError` when the result would
         break an error-level rule; either way the step is left exactly as it was.
         """
-        findings = self.apply(step, trigger, at=at, usage=usage, last_error=last_error)
-        for finding in findings:
-            warnings.warn(SteplifeWarning(finding), stacklevel=3)
+        if findings := self.apply(step, trigger, at=at, usage=usage, last_error=last_error):
+            _warn(findings)
         return step
 
     def apply(
@@ -207,20 +263,30 @@ class Lifecycle:
         event = _EVENTS.get(trigger)
         if event is None:
             raise IllegalTransitionError(step.id, step.status, trigger)
-        _check_payload(usage, last_error)
-        stamp = self.clock() if at is None else _stamp(at)
-        saved = [getattr(step, name) for name in _TOUCHED]
+        if (usage is not None and type(usage) is not Usage) or (
+            last_error is not None and type(last_error) is not LastError
+        ):
+            _reject_payload(usage, last_error)
+        if at is None:
+            stamp = self.clock()
+        elif type(at) is int:
+            stamp = at
+        else:
+            stamp = _stamp(at)  # raises with a clear message
+        saved = _save(step)
         try:
             event.trigger(step, stamp, usage, last_error)
         except MachineError:
             raise IllegalTransitionError(step.id, step.status, trigger) from None
-        findings = self.rules.check(step)
-        if any(f.severity is Severity.ERROR for f in findings):
-            for name, value in zip(_TOUCHED, saved, strict=True):
-                setattr(step, name, value)
-            raise InvalidStepError(
-                f"step {step.id!r}: {trigger} rejected, the step is unchanged", findings
-            )
+        # The step was clean before (start and from_dict check it whole), so only the
+        # rules reading what the transition changed need to run again.
+        findings = self.rules.check(step, changed=_TRANSITION_FIELDS)
+        for finding in findings:
+            if finding.severity is Severity.ERROR:
+                _restore(step, saved)
+                raise InvalidStepError(
+                    f"step {step.id!r}: {trigger} rejected, the step is unchanged", findings
+                )
         return findings
 
 
@@ -248,7 +314,25 @@ def _stamp(value: object) -> int:
     return value
 
 
-def _check_payload(usage: object, last_error: object) -> None:
+def _argument_findings(**values: object) -> list[Finding]:
+    return [
+        _schema_finding(f"{name} must be a string, got {value!r}")
+        for name, value in values.items()
+        if type(value) is not str
+    ]
+
+
+def _details_findings(details: object) -> list[Finding]:
+    if isinstance(details, MessageCreationDetails | ToolCallsDetails):
+        return []
+    return [
+        _schema_finding(
+            f"step_details must be a MessageCreationDetails or ToolCallsDetails, got {details!r}"
+        )
+    ]
+
+
+def _reject_payload(usage: object, last_error: object) -> None:
     problems = []
     if usage is not None and not isinstance(usage, Usage):
         problems.append(_schema_finding(f"usage must be a Usage or None, got {usage!r}"))
@@ -267,5 +351,10 @@ def _schema_finding(message: str) -> Finding:
 def _raise_or_warn(summary: str, findings: list[Finding]) -> None:
     if any(f.severity is Severity.ERROR for f in findings):
         raise InvalidStepError(summary, findings)
+    _warn(findings, stacklevel=4)
+
+
+def _warn(findings: list[Finding], *, stacklevel: int = 3) -> None:
+    # stacklevel 3 points at the line that called the Lifecycle method.
     for finding in findings:
-        warnings.warn(SteplifeWarning(finding), stacklevel=3)
+        warnings.warn(SteplifeWarning(finding), stacklevel=stacklevel)

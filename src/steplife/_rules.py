@@ -39,8 +39,12 @@ class Rule:
     severity: Severity
     summary: str
     check: Check | None = attrs.field(default=None, eq=False, repr=False)
-    statuses: frozenset[str] = attrs.field(default=frozenset(STATUSES), eq=False, repr=False)
+    statuses: frozenset[str] = attrs.field(
+        default=frozenset(STATUSES), kw_only=True, eq=False, repr=False
+    )
     """The step statuses the check can fire on; the others skip it (a speed-up only)."""
+    reads: frozenset[str] = attrs.field(default=frozenset(), kw_only=True, eq=False, repr=False)
+    """The step fields the check looks at: a change elsewhere cannot break it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -105,7 +109,13 @@ _EXPECTED_SET: Final = {
 def _stamp_mismatch(step: RunStep) -> str | None:
     stamps = _stamps(step)
     expected = _EXPECTED_SET[step.status]
-    if tuple(value is not None for value in stamps) == expected:
+    # Plain comparisons, no generator: this runs on every snapshot.
+    if (
+        stamps[0] is not None,
+        stamps[1] is not None,
+        stamps[2] is not None,
+        stamps[3] is not None,
+    ) == expected:
         return None
     problems = []
     for name, value, wanted in zip(_STAMPS, stamps, expected, strict=True):
@@ -120,12 +130,17 @@ def _stamp_mismatch(step: RunStep) -> str | None:
 
 def _stamp_before_created(step: RunStep) -> str | None:
     created = step.created_at
-    stamps = _stamps(step)
-    if all(value is None or value >= created for value in stamps):
+    cancelled, completed, expired, failed = _stamps(step)
+    if (
+        (cancelled is None or cancelled >= created)
+        and (completed is None or completed >= created)
+        and (expired is None or expired >= created)
+        and (failed is None or failed >= created)
+    ):
         return None
     early = [
         f"{name}={value}"
-        for name, value in zip(_STAMPS, stamps, strict=True)
+        for name, value in zip(_STAMPS, _stamps(step), strict=True)
         if value is not None and value < created
     ]
     return f"{', '.join(early)} precedes created_at={created}"
@@ -195,6 +210,8 @@ def _metadata_limits(step: RunStep) -> str | None:
 def _unknown_value(step: RunStep) -> str | None:
     # Values that do not decide the lifecycle drift over time (the API once sent the
     # ranker with hyphens); they load, with this warning.
+    if step.last_error is None and step.step_details.type != "tool_calls":
+        return None
     problems = []
     if step.last_error is not None and step.last_error.code not in LAST_ERROR_CODES:
         problems.append(f"last_error.code {step.last_error.code!r}")
@@ -213,50 +230,96 @@ def _unknown_value(step: RunStep) -> str | None:
 E, W = Severity.ERROR, Severity.WARNING
 
 
-def _only(*statuses: str) -> frozenset[str]:
-    return frozenset(statuses)
+def _f(*names: str) -> frozenset[str]:
+    return frozenset(names)
 
 
 _ALL_RULES: Final = (
-    # Entity rules: checked on every snapshot, wherever it comes from.
-    Rule("object-type", E, "`object` is 'thread.run.step'", _object_type),
-    Rule("details-type-mismatch", E, "`step_details.type` equals `type`", _details_type_mismatch),
-    Rule("stamp-mismatch", E, "the *_at stamps agree with the status", _stamp_mismatch),
-    Rule("stamp-before-created", E, "no stamp precedes `created_at`", _stamp_before_created),
+    # Entity rules: checked on every snapshot, wherever it comes from. `reads` names
+    # the fields each check looks at, so a transition re-checks only what it changed.
+    Rule("object-type", E, "`object` is 'thread.run.step'", _object_type, reads=_f("object")),
+    Rule(
+        "details-type-mismatch",
+        E,
+        "`step_details.type` equals `type`",
+        _details_type_mismatch,
+        reads=_f("type", "step_details"),
+    ),
+    Rule(
+        "stamp-mismatch",
+        E,
+        "the *_at stamps agree with the status",
+        _stamp_mismatch,
+        reads=_f("status", *_STAMPS),
+    ),
+    Rule(
+        "stamp-before-created",
+        E,
+        "no stamp precedes `created_at`",
+        _stamp_before_created,
+        reads=_f("created_at", *_STAMPS),
+    ),
     Rule(
         "usage-before-completion",
         E,
         "no usage while in_progress",
         _usage_before_completion,
-        _only("in_progress"),
+        statuses=_f("in_progress"),
+        reads=_f("status", "usage"),
     ),
     Rule(
         "usage-without-completion",
         W,
         "usage only on completed steps",
         _usage_without_completion,
-        _only("failed", "cancelled", "expired"),
+        statuses=_f("failed", "cancelled", "expired"),
+        reads=_f("status", "usage"),
     ),
-    Rule("usage-missing", W, "a completed step has usage", _usage_missing, _only("completed")),
-    Rule("usage-total", E, "total = prompt + completion, none negative", _usage_total),
+    Rule(
+        "usage-missing",
+        W,
+        "a completed step has usage",
+        _usage_missing,
+        statuses=_f("completed"),
+        reads=_f("status", "usage"),
+    ),
+    Rule(
+        "usage-total",
+        E,
+        "total = prompt + completion, none negative",
+        _usage_total,
+        reads=_f("usage"),
+    ),
     Rule(
         "error-without-failure",
         E,
         "last_error only on failed steps",
         _error_without_failure,
-        _only("in_progress", "completed", "cancelled", "expired"),
+        statuses=_f("in_progress", "completed", "cancelled", "expired"),
+        reads=_f("status", "last_error"),
     ),
     Rule(
         "failure-without-error",
         W,
         "a failed step has last_error",
         _failure_without_error,
-        _only("failed"),
+        statuses=_f("failed"),
+        reads=_f("status", "last_error"),
     ),
     Rule(
-        "metadata-limits", E, "metadata: <=16 string pairs, keys<=64, values<=512", _metadata_limits
+        "metadata-limits",
+        E,
+        "metadata: <=16 string pairs, keys<=64, values<=512",
+        _metadata_limits,
+        reads=_f("metadata"),
     ),
-    Rule("unknown-value", W, "closed string sets hold a documented value", _unknown_value),
+    Rule(
+        "unknown-value",
+        W,
+        "closed string sets hold a documented value",
+        _unknown_value,
+        reads=_f("last_error", "step_details"),
+    ),
     # Loading rules: found by the JSON loader.
     Rule("schema", E, "the JSON has every field, with the right JSON type and enum value"),
     Rule("unknown-key", E, "no undocumented keys (checked only when loading strictly)"),
@@ -302,6 +365,9 @@ class Rules:
     _checks: dict[str, tuple[tuple[str, Severity, Check], ...]] = attrs.field(
         init=False, repr=False, eq=False
     )
+    _narrowed: dict[tuple[str, frozenset[str]], tuple[tuple[str, Severity, Check], ...]] = (
+        attrs.field(init=False, repr=False, eq=False)
+    )
 
     def __attrs_post_init__(self) -> None:
         for code in (*self.ignore, *self.severity):
@@ -319,6 +385,7 @@ class Rules:
             for status in STATUSES
         }
         object.__setattr__(self, "_checks", checks)
+        object.__setattr__(self, "_narrowed", {})
 
     def severity_of(self, code: str) -> Severity | None:
         """The severity `code` has under these rules, or None when it is ignored."""
@@ -340,15 +407,32 @@ class Rules:
             return None
         return Finding(rule=code, severity=severity, message=message, step_id=step_id, path=path)
 
-    def check(self, step: RunStep) -> list[Finding]:
-        """Every entity rule `step` breaks, in catalogue order; empty when it is clean."""
+    def check(self, step: RunStep, *, changed: frozenset[str] | None = None) -> list[Finding]:
+        """Every entity rule `step` breaks, in catalogue order; empty when it is clean.
+
+        With `changed` (field names), only the rules that read one of those fields
+        run: for a step known to be clean before those fields changed, the result
+        is the same, for less work. The lifecycle uses it on transitions.
+        """
+        checks = self._checks[step.status] if changed is None else self._narrow(step, changed)
         findings = []
-        for code, severity, rule_check in self._checks[step.status]:
+        for code, severity, rule_check in checks:
             if (message := rule_check(step)) is not None:
                 findings.append(
                     Finding(rule=code, severity=severity, message=message, step_id=step.id)
                 )
         return findings
+
+    def _narrow(
+        self, step: RunStep, changed: frozenset[str]
+    ) -> tuple[tuple[str, Severity, Check], ...]:
+        key = (step.status, changed)
+        narrowed = self._narrowed.get(key)
+        if narrowed is None:
+            narrowed = self._narrowed[key] = tuple(
+                entry for entry in self._checks[step.status] if CATALOGUE[entry[0]].reads & changed
+            )
+        return narrowed
 
     def ignoring(self, *codes: str) -> Rules:
         """A copy that also ignores `codes`."""

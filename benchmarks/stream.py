@@ -1,0 +1,93 @@
+"""Benchmarks of stream replay: the Tracker against the floor and the SDK peer.
+
+The stream is `gen_stream`'s reproducible 1,000,000 events over 200,000 steps
+(written once to benchmarks/data/, which is ignored by git).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+
+from benchmarks import gen_stream
+from benchmarks.baselines import floor_validate, sdk_peer
+from steplife._validate import validate_file
+
+DATA = Path(__file__).parent / "data"
+EVENTS, STEPS, SEED = 1_000_000, 200_000, 0
+PEER_SLICE = 20_000
+
+
+def stream_file(events: int = EVENTS, steps: int = STEPS) -> Path:
+    """The benchmark stream's path, generated on first use."""
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"stream-{events}-{steps}-{SEED}.jsonl"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        gen_stream.write(partial, events, steps, SEED)
+        partial.rename(path)
+    return path
+
+
+def _rate(events: int, seconds: float) -> float:
+    return events / seconds
+
+
+def replay_rates(path: Path) -> dict[str, float]:
+    """Events per second of steplife (collect mode), the floor and the SDK peer."""
+    start = time.perf_counter()
+    report = validate_file(str(path))
+    ours = _rate(report.events, time.perf_counter() - start)
+    errors = sum(1 for f in report.findings if f.is_error)
+
+    start = time.perf_counter()
+    with path.open("rb") as lines:
+        floor_events = floor_validate(lines)
+    floor = _rate(floor_events, time.perf_counter() - start)
+
+    with path.open("rb") as lines:
+        head = list(islice(lines, PEER_SLICE))
+    start = time.perf_counter()
+    peer_events = sdk_peer(head)
+    peer = _rate(peer_events, time.perf_counter() - start)
+    return {
+        "events": report.events,
+        "steps": sum(report.statuses.values()) + report.dangling,
+        "errors_found": errors,
+        "steplife_events_per_s": ours,
+        "floor_events_per_s": floor,
+        "sdk_peer_events_per_s": peer,
+        "share_of_floor": ours / floor,
+        "speedup_vs_peer": ours / peer,
+    }
+
+
+_RSS_SCRIPT = """
+import resource, sys
+from steplife._validate import validate_file
+report = validate_file(sys.argv[1])
+print(report.events, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _peak_rss_kib(path: Path) -> tuple[int, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return int(out[0]), int(out[1])
+
+
+def replay_memory() -> dict[str, float]:
+    """Peak RSS of a replay of 100k, 1M and 2M events (same ~50 live steps at a time)."""
+    figures: dict[str, float] = {}
+    for events in (100_000, 1_000_000, 2_000_000):
+        path = stream_file(events, events // 5)
+        count, kib = _peak_rss_kib(path)
+        figures[f"peak_rss_mib_{count // 1000}k_events"] = kib / 1024
+    return figures
