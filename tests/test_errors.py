@@ -53,7 +53,11 @@ def test_invalid_step_error_lists_every_finding() -> None:
     """The message is the summary, then one bullet per finding; all findings are kept."""
     error = InvalidStepError("invalid run step", FINDINGS)
 
-    expected = "invalid run step:\n  - schema: id: missing\n  - usage-missing: the step completed"
+    expected = (
+        "invalid run step:\n"
+        "  - error schema: id: missing\n"
+        "  - warning usage-missing: the step completed"
+    )
     assert expected == str(error)
     assert tuple(FINDINGS) == error.findings
 

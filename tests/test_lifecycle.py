@@ -382,3 +382,16 @@ def test_repr_names_clock_and_rules(clock: FakeClock) -> None:
 
     assert text.startswith("Lifecycle(clock=")
     assert "rules=Rules(" in text
+
+
+def test_a_clock_giving_fractions_is_refused() -> None:
+    """Stamps are whole seconds: a clock returning floats (time.time) is a clear error."""
+    life = Lifecycle(clock=lambda: 1_700_000_000.5)  # type: ignore[arg-type,return-value]
+    with pytest.raises(InvalidStepError, match="a stamp must be an int"):
+        life.start(
+            id="step_1",
+            run_id="run_1",
+            thread_id="thread_1",
+            assistant_id="asst_1",
+            step_details=MessageCreationDetails(message_creation=MessageCreation(message_id="m")),
+        )

@@ -18,6 +18,7 @@ from steplife import (
     Rules,
     RunStep,
     Severity,
+    SteplifeError,
     ToolCallsDetails,
     UnknownRuleError,
     Usage,
@@ -388,3 +389,17 @@ def test_rules_compare_by_configuration() -> None:
     """Two Rules with the same configuration are equal."""
     assert Rules(ignore={"usage-missing"}) == Rules().ignoring("usage-missing")
     assert Rules() != Rules(ignore={"usage-missing"})
+
+
+def test_a_lone_string_to_ignore_is_one_code() -> None:
+    """`Rules(ignore="usage-missing")` ignores that rule, not the letters of its name."""
+    rules = Rules(ignore="usage-missing")
+    assert frozenset({"usage-missing"}) == rules.ignore
+
+
+def test_an_unknown_severity_is_a_steplife_error() -> None:
+    """A severity other than error/warning is refused with a message naming both."""
+    with pytest.raises(SteplifeError) as caught:
+        Rules(severity={"usage-missing": "fatal"})
+    assert "expected 'error' or 'warning'" in str(caught.value)
+    assert isinstance(caught.value, SteplifeError)

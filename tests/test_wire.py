@@ -386,8 +386,8 @@ def test_bad_input_gives_one_error_listing_every_problem() -> None:
     assert expected == messages(caught.value)
     text = str(caught.value)
     assert text.startswith("invalid run step:\n")
-    assert "  - schema: step_details.tool_calls[2].function.name: missing" in text
-    assert len(expected) == text.count("\n  - schema: ")
+    assert "  - error schema: step_details.tool_calls[2].function.name: missing" in text
+    assert len(expected) == text.count("\n  - error schema: ")
 
 
 def path_set(data: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
@@ -398,9 +398,42 @@ def path_set(data: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any
     return data
 
 
-FN = ["step_details", "tool_calls", 0, "function"]
+FN = ["step_details", "tool_calls", 2, "function"]
+FS = ["step_details", "tool_calls", 1, "file_search"]
 
 WRONG_TYPES: list[Any] = [
+    pytest.param(
+        [*FS, "results", 0, "score"],
+        True,
+        "step_details.tool_calls[1].file_search.results[0].score: expected a number, got a boolean",
+        id="bool-for-float",
+    ),
+    pytest.param(
+        [*FS, "ranking_options", "score_threshold"],
+        "0.5",
+        "step_details.tool_calls[1].file_search.ranking_options.score_threshold: "
+        "expected a number, got a string",
+        id="str-for-float",
+    ),
+    pytest.param(
+        [*FS, "results", 0, "content"],
+        "text",
+        "step_details.tool_calls[1].file_search.results[0].content: "
+        "expected an array, got a string",
+        id="str-for-optional-list",
+    ),
+    pytest.param(
+        [*FS, "ranking_options"],
+        [],
+        "step_details.tool_calls[1].file_search.ranking_options: expected an object, got an array",
+        id="list-for-optional-object",
+    ),
+    pytest.param(
+        ["step_details", "tool_calls", 0, "code_interpreter", "outputs", 0, "logs"],
+        None,
+        "step_details.tool_calls[0].code_interpreter.outputs[0].logs: expected a string, got null",
+        id="null-for-logs",
+    ),
     pytest.param(
         ["created_at"], "5", "created_at: expected an integer, got a string", id="str-for-int"
     ),
@@ -428,13 +461,13 @@ WRONG_TYPES: list[Any] = [
     pytest.param(
         [*FN, "arguments"],
         {},
-        "step_details.tool_calls[0].function.arguments: expected a string, got an object",
+        "step_details.tool_calls[2].function.arguments: expected a string, got an object",
         id="object-for-str",
     ),
     pytest.param(
         [*FN, "output"],
         1,
-        "step_details.tool_calls[0].function.output: expected a string or null, got a number",
+        "step_details.tool_calls[2].function.output: expected a string or null, got a number",
         id="int-for-optional-str",
     ),
     pytest.param(
@@ -472,7 +505,7 @@ WRONG_TYPES: list[Any] = [
 @pytest.mark.parametrize(("path", "value", "message"), WRONG_TYPES)
 def test_wrong_types_are_never_coerced(path: list[Any], value: Any, message: str) -> None:
     """A JSON value of the wrong type is reported with its path, never converted."""
-    data = path_set(wire(), path, value)
+    data = path_set(wire(every_tool_step()), path, value)
 
     with pytest.raises(InvalidStepError) as caught:
         from_dict(data)
@@ -662,7 +695,7 @@ def test_rule_errors_on_loaded_data_raise_with_the_step_id() -> None:
     with pytest.raises(InvalidStepError) as caught:
         from_dict(data)
 
-    assert str(caught.value).startswith("invalid run step 'step_1':\n  - stamp-before-created: ")
+    assert str(caught.value).startswith("invalid run step 'step_1':\n  - error stamp-before-created: ")
     step_id = "step_1"
     assert step_id == caught.value.findings[0].step_id
 

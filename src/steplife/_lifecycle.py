@@ -181,7 +181,7 @@ class Lifecycle:
             )
         step = RunStep(
             id=id,
-            created_at=self.clock() if created_at is None else _stamp(created_at),
+            created_at=_stamp(self.clock() if created_at is None else created_at),
             run_id=run_id,
             assistant_id=assistant_id,
             thread_id=thread_id,
@@ -269,6 +269,8 @@ class Lifecycle:
             _reject_payload(usage, last_error)
         if at is None:
             stamp = self.clock()
+            if type(stamp) is not int:
+                stamp = _stamp(stamp)  # a clock must give whole seconds, as the API does
         elif type(at) is int:
             stamp = at
         else:
@@ -306,7 +308,7 @@ def fire_unchecked(
 
 
 def _stamp(value: object) -> int:
-    if type(value) is not int:
+    if type(value) is not int:  # bool and float are refused too: stamps are whole seconds
         raise InvalidStepError(
             "bad timestamp",
             [_schema_finding(f"a stamp must be an int of Unix seconds, got {value!r}")],

@@ -16,7 +16,7 @@ from typing import Any, Final
 import attrs
 
 from steplife._model import LAST_ERROR_CODES, RANKERS, STATUSES, FileSearchToolCall, RunStep
-from steplife.errors import UnknownRuleError
+from steplife.errors import SteplifeError, UnknownRuleError
 
 __all__ = ["CATALOGUE", "Finding", "Rule", "Rules", "Severity", "check"]
 
@@ -344,11 +344,20 @@ CATALOGUE: Final[Mapping[str, Rule]] = {rule.code: rule for rule in _ALL_RULES}
 
 
 def _codes(value: Iterable[str]) -> frozenset[str]:
-    return frozenset(value)
+    # A lone string is one code, not a set of letters.
+    return frozenset((value,) if isinstance(value, str) else value)
 
 
 def _severities(value: Mapping[str, Severity | str]) -> Mapping[str, Severity]:
-    return {code: Severity(severity) for code, severity in value.items()}
+    levels = {}
+    for code, severity in value.items():
+        try:
+            levels[code] = Severity(severity)
+        except ValueError:
+            raise SteplifeError(
+                f"severity {severity!r} for {code!r}: expected 'error' or 'warning'"
+            ) from None
+    return levels
 
 
 @attrs.frozen

@@ -202,6 +202,28 @@ def _tagged_union(
     return structure
 
 
+def _by_class(converter: cattrs.Converter) -> Callable[[Any], Any]:
+    hooks: dict[type, Callable[[Any], Any]] = {}
+
+    def unstructure(value: Any) -> Any:
+        cls = type(value)
+        hook = hooks.get(cls)
+        if hook is None:
+            hook = hooks[cls] = converter.get_unstructure_hook(cls)
+        return hook(value)
+
+    return unstructure
+
+
+def _optional_record(converter: cattrs.Converter) -> Callable[[Any], Any]:
+    by_class = _by_class(converter)
+
+    def unstructure(value: Any) -> Any:
+        return None if value is None else by_class(value)
+
+    return unstructure
+
+
 def _equals(expected: Any) -> Callable[[Any], bool]:
     def predicate(tp: Any) -> bool:
         return bool(tp == expected)
@@ -390,6 +412,12 @@ def make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.Co
     converter.register_structure_hook_factory(_is_list, _list_hook(converter))
     # Scalars and null need no unstructuring; cattrs inlines identity hooks.
     converter.register_unstructure_hook_func(_is_simple_optional, identity)
+    # cattrs re-dispatches a union on every value; ours look the class up once.
+    for union in _UNIONS:
+        converter.register_unstructure_hook_func(_equals(union), _by_class(converter))
+    converter.register_unstructure_hook_func(
+        lambda tp: _is_optional(tp) and not _is_simple_optional(tp), _optional_record(converter)
+    )
     # Unions and parametrised generics are not classes: match them by equality.
     converter.register_structure_hook_func(_equals(Metadata), _structure_metadata)
     for union, variants in _UNIONS.items():
@@ -526,11 +554,34 @@ def from_dict(
     valid step or breaks an error-level rule. Warnings do not raise; use `parse`
     to see them.
     """
+    if not strict:
+        step = _fast_load(data, rules)
+        if step is not None:
+            return step
     return _raise_unless_ok(parse(data, strict=strict, rules=rules))
+
+
+def _fast_load(data: Any, rules: Rules) -> RunStep | None:
+    """The step when `data` is a clean step, else None (then `parse` says why)."""
+    try:
+        step: RunStep = _structure_fast(data, RunStep)
+    except Exception:
+        return None
+    for finding in rules.check(step):
+        if finding.severity is Severity.ERROR:
+            return None
+    return step
 
 
 def from_json(data: bytes | str, *, strict: bool = False, rules: Rules = DEFAULT_RULES) -> RunStep:
     """Like `from_dict`, from JSON text."""
+    if not strict:
+        try:
+            step = _fast_load(orjson.loads(data), rules)
+        except orjson.JSONDecodeError:
+            step = None
+        if step is not None:
+            return step
     return _raise_unless_ok(parse(data, strict=strict, rules=rules))
 
 

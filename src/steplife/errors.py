@@ -41,7 +41,7 @@ class SteplifeWarning(UserWarning):
 
 
 def _bullets(findings: Sequence[Finding]) -> str:
-    return "\n".join(f"  - {f.rule}: {f.message}" for f in findings)
+    return "\n".join(f"  - {f.severity.value} {f.rule}: {f.message}" for f in findings)
 
 
 class InvalidStepError(SteplifeError, ValueError):
@@ -104,3 +104,47 @@ class ConflictError(StoreError):
             f"step {step_id!r}: expected version {expected}, but the store is at {version}; "
             "reload the step and decide again"
         )
+
+
+class RejectedEventError(StoreError, ValueError):
+    """A step store refused an event that breaks an error-level rule; nothing was written.
+
+    `findings` says why (the rule codes are the catalogue's, as in validation);
+    `current` is the step as stored now, or None when the store has no such step.
+    """
+
+    def __init__(self, summary: str, findings: Sequence[Finding], current: object = None) -> None:
+        self.findings: tuple[Finding, ...] = tuple(findings)
+        self.current = current
+        super().__init__(f"{summary}:\n{_bullets(self.findings)}")
+
+
+class StepNotFoundError(StoreError, KeyError):
+    """A step store was asked for a step it has never recorded."""
+
+    def __init__(self, step_id: str) -> None:
+        self.step_id = step_id
+        super().__init__(f"no step {step_id!r} in the store")
+
+    def __str__(self) -> str:
+        # KeyError's str() would quote the whole message again.
+        return str(self.args[0])
+
+
+class SchemaVersionError(StoreError):
+    """A store's database has a schema newer than this steplife knows; it is not opened.
+
+    `found` is the database's schema version, `supported` the newest this steplife
+    can use.
+    """
+
+    def __init__(self, where: str, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"{where}: the database has schema version {found}, newer than the {supported} "
+            "this steplife supports; upgrade steplife to open it (it was not changed)"
+        )
+
+
+__all__ += ["RejectedEventError", "SchemaVersionError", "StepNotFoundError"]
