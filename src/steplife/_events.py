@@ -11,8 +11,10 @@ from __future__ import annotations
 import gzip
 import io
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any, Final, Literal, NamedTuple, TypeAlias, cast
 
@@ -36,7 +38,7 @@ Format: TypeAlias = Literal["auto", "jsonl", "sse"]
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _SSE_FIELDS: Final = (b"event:", b"data:", b"id:", b"retry:", b":")
-_SNIFF_BYTES: Final = 4096
+_BOM: Final = b"\xef\xbb\xbf"
 
 
 class InputError(SteplifeError, OSError):
@@ -66,7 +68,7 @@ def _decode(raw: bytes) -> tuple[Any, str | None]:
         return None, f"not valid JSON ({exc})"
 
 
-def read_jsonl(stream: IO[bytes], file: str | None = None) -> Iterator[Event]:
+def read_jsonl(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event]:
     """Events of a JSONL stream: one ``{"event": NAME, "data": {...}}`` object per line."""
     index = 0
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
@@ -91,7 +93,7 @@ def read_jsonl(stream: IO[bytes], file: str | None = None) -> Iterator[Event]:
             yield Event(name, value["data"], file, number, index)
 
 
-def read_sse(stream: IO[bytes], file: str | None = None) -> Iterator[Event]:
+def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event]:
     """Events of server-sent-event text as the API sends it.
 
     ``event:`` and ``data:`` lines make an event, a blank line ends it; ``data:``
@@ -145,7 +147,7 @@ def _sse_event(
 
 def detect_format(head: bytes) -> Literal["jsonl", "sse"] | None:
     """``jsonl`` or ``sse`` from a stream's first bytes, or None when it is neither."""
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    text = head.removeprefix(_BOM).lstrip(b" \t\r\n")
     if text.startswith(b"{"):
         return "jsonl"
     if text.startswith(_SSE_FIELDS):
@@ -178,43 +180,53 @@ def open_input(path: str | Path) -> Iterator[IO[bytes]]:
 
 
 def read_events(
-    stream: IO[bytes], file: str | None = None, fmt: Format = "auto"
+    stream: Iterable[bytes], file: str | None = None, fmt: Format = "auto"
 ) -> Iterator[Event]:
-    """Events of `stream` in format `fmt`; ``auto`` detects it from the first bytes.
+    """Events of `stream` (a binary file or any iterable of lines) in format `fmt`.
 
-    Raises `InputError` when `fmt` is ``auto`` and the start of the stream is neither
-    JSONL nor SSE (binary garbage, say). An empty stream yields nothing.
+    ``auto`` detects the format from the first non-blank line. Raises `InputError`
+    when that line is neither JSONL nor SSE (binary garbage, say) or the input cannot
+    be read (a corrupt gzip file, say). An empty or all-blank input yields nothing.
     """
+    shown = file or "input"
+    lines = _guarded(iter(stream), shown)
     if fmt == "auto":
-        head = _peek(stream)
-        if not head.strip():
+        head: list[bytes] = []
+        for line in lines:
+            head.append(line)
+            if line.strip():
+                break
+        if not head or not head[-1].strip():
             return
-        detected = detect_format(head)
+        detected = detect_format(head[-1])
         if detected is None:
-            shown = file or "input"
-            raise InputError(f"{shown}: neither JSONL nor SSE (starts with {head[:16]!r})")
+            raise InputError(f"{shown}: neither JSONL nor SSE (starts with {head[-1][:16]!r})")
         fmt = detected
+        lines = chain(head, lines)
     reader = read_jsonl if fmt == "jsonl" else read_sse
-    try:
-        yield from reader(stream, file)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"{file or 'input'}: read failed: {exc}") from None
+    yield from reader(lines, file)
 
 
-def _peek(stream: IO[bytes]) -> bytes:
-    peek = getattr(stream, "peek", None)
-    if peek is None:
-        return b""
-    try:
-        head: bytes = peek(_SNIFF_BYTES)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise InputError(f"read failed: {exc}") from None
-    return head
+def _guarded(lines: Iterator[bytes], shown: str) -> Iterator[bytes]:
+    """`lines`, with any failure to read turned into an `InputError` naming the input."""
+    first = True
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{shown}: read failed: {exc}") from None
+        if first:
+            first = False
+            line = line.removeprefix(_BOM)  # a UTF-8 byte order mark is not content
+        yield line
 
 
 def events_of(
     lines: Iterable[bytes], fmt: Literal["jsonl", "sse"], file: str | None = None
 ) -> Iterator[Event]:
     """Events of already-split lines (bytes, with or without newlines)."""
-    stream = io.BytesIO(b"".join(line if line.endswith(b"\n") else line + b"\n" for line in lines))
-    return read_jsonl(stream, file) if fmt == "jsonl" else read_sse(stream, file)
+    return read_events(
+        (line if line.endswith(b"\n") else line + b"\n" for line in lines), file, fmt
+    )

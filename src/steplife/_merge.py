@@ -11,7 +11,7 @@ delta of the wrong shape raises `MergeError` with its JSON path instead of a bar
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["MergeError", "merge_delta"]
 
@@ -35,19 +35,30 @@ def _addable(current: object, value: object) -> bool:
     return type(current) in (int, float) and type(value) in (int, float)
 
 
-def merge_delta(acc: dict[str, Any], delta: dict[str, Any], path: str = "") -> dict[str, Any]:
+MAX_DEPTH: Final = 32
+"""Deepest nesting a delta may reach; real step details nest about six levels."""
+
+MAX_INDEX: Final = 4096
+"""Largest list index a delta may name; a larger one would only allocate memory."""
+
+
+def merge_delta(
+    acc: dict[str, Any], delta: dict[str, Any], path: str = "", depth: int = 0
+) -> dict[str, Any]:
     """`acc` with `delta` merged in by the SDK's rule (see the module docstring).
 
     `acc` itself is never modified: the result shares the parts the delta does not
     touch and copies the ones it does, so a delta that fails half-way (raising
     `MergeError`) leaves nothing half-merged, without copying the whole snapshot.
     """
+    if depth > MAX_DEPTH:
+        raise MergeError(path, f"nested deeper than {MAX_DEPTH} levels")
     merged = dict(acc)
     for key, value in delta.items():
         current = merged.get(key)
         if current is None:
             if _is_indexed(value):
-                merged[key] = _merge_list([], value, f"{path}.{key}" if path else key)
+                merged[key] = _merge_list([], value, f"{path}.{key}" if path else key, depth)
             else:
                 merged[key] = value
         elif key == "index" or key == "type":
@@ -55,9 +66,9 @@ def merge_delta(acc: dict[str, Any], delta: dict[str, Any], path: str = "") -> d
         elif _addable(current, value):
             merged[key] = current + value
         elif type(current) is dict and type(value) is dict:
-            merged[key] = merge_delta(current, value, f"{path}.{key}" if path else key)
+            merged[key] = merge_delta(current, value, f"{path}.{key}" if path else key, depth + 1)
         elif type(current) is list and type(value) is list:
-            merged[key] = _merge_list(current, value, f"{path}.{key}" if path else key)
+            merged[key] = _merge_list(current, value, f"{path}.{key}" if path else key, depth)
         elif value is not None:
             here = f"{path}.{key}" if path else key
             raise MergeError(
@@ -66,7 +77,7 @@ def merge_delta(acc: dict[str, Any], delta: dict[str, Any], path: str = "") -> d
     return merged
 
 
-def _merge_list(current: list[Any], value: list[Any], path: str) -> list[Any]:
+def _merge_list(current: list[Any], value: list[Any], path: str, depth: int) -> list[Any]:
     # As the SDK: a list of scalars only ever grows (an empty one, unless the delta is indexed).
     if all(type(e) in (str, int, float) for e in current) and (current or not _is_indexed(value)):
         return current + value
@@ -76,15 +87,17 @@ def _merge_list(current: list[Any], value: list[Any], path: str) -> list[Any]:
         if type(entry) is not dict:
             raise MergeError(here, "a list delta entry must be an object")
         index = entry.get("index")
-        if type(index) is not int or index < 0:
-            raise MergeError(f"{here}.index", f"expected a non-negative integer, got {index!r}")
+        if type(index) is not int or not 0 <= index <= MAX_INDEX:
+            raise MergeError(
+                f"{here}.index", f"expected an integer from 0 to {MAX_INDEX}, got {index!r}"
+            )
         if index >= len(merged):
             merged.extend([None] * (index + 1 - len(merged)))
         existing = merged[index]
         if existing is None:
             merged[index] = entry
         elif type(existing) is dict:
-            merged[index] = merge_delta(existing, entry, here)
+            merged[index] = merge_delta(existing, entry, here, depth + 1)
         else:
             raise MergeError(here, "the entry it merges into is not an object")
     return merged

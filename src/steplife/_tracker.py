@@ -169,6 +169,7 @@ class Tracker:
         """Feed one `Event` as read from a stream (see `feed`)."""
         if event.error is not None:
             self._start(event.file, event.line, event.event_index)
+            self.events += 1  # it is an event of the input, even if unreadable
             self._note("malformed-event", self._label(event.name, event.error), None)
             return self._commit()
         return self.feed(
@@ -194,10 +195,17 @@ class Tracker:
         names = self.event_names
         names[name] = names.get(name, 0) + 1
         kind = _STEP_EVENT_KINDS.get(name)
-        if kind == "delta":
-            self._delta(name, data)
-        elif kind is not None:
-            self._snapshot_event(name, kind, data)
+        try:
+            if kind == "delta":
+                self._delta(name, data)
+            elif kind is not None:
+                self._snapshot_event(name, kind, data)
+        except RecursionError:
+            # Only a payload nested hundreds of levels deep gets here (orjson reads up
+            # to 1024); every check runs before the state changes.
+            self._pending = []
+            step_id = _str(data.get("id")) if type(data) is dict else None
+            self._note("malformed-event", f"{name}: nested too deeply to check", step_id)
         # Other events, unknown step events (a future API's) included, are only counted.
         return self._commit()
 
@@ -269,7 +277,9 @@ class Tracker:
             return
         self._compare(live, step, name)
         if kind == "in_progress":
-            if not self._failed():
+            # A payload with another status was reported above; it does not replace
+            # the step, which is still in progress as far as the lifecycle goes.
+            if not self._failed() and step.status == "in_progress":
                 live.where = self._where
                 live.latest_stamp = max(live.latest_stamp, _latest(step))
                 if live.details is None:
@@ -293,15 +303,17 @@ class Tracker:
         if self._failed():
             return
         stamp = getattr(step, _STAMP_OF[status])
-        # Live steps are in_progress, so the machine accepts every terminal trigger;
-        # the rules already ran on the payload above.
-        fire_unchecked(
-            live.step,
-            trigger,
-            stamp if stamp is not None else live.step.created_at,
-            step.usage,
-            step.last_error,
-        )
+        # The rules already ran on the payload above. A live step is in_progress,
+        # unless it was adopted from a snapshot with a terminal status (reported as
+        # status-mismatch then): the machine has nothing left to move in that case.
+        if live.step.status == "in_progress":
+            fire_unchecked(
+                live.step,
+                trigger,
+                stamp if stamp is not None else live.step.created_at,
+                step.usage,
+                step.last_error,
+            )
         del self._live[step.id]
         self._finish(step)
 

@@ -107,7 +107,10 @@ def validate_file(
     except StreamError as exc:
         tracker.findings.append(exc.finding)
     else:
-        tracker.finish()
+        try:
+            tracker.finish()
+        except StreamError as exc:  # strict, and a step left dangling is an error
+            tracker.findings.append(exc.finding)
         if tracker.events == 0:
             _note_empty(tracker, name)
     return FileReport(

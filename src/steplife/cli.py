@@ -161,7 +161,7 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         _print_text(report, Console(soft_wrap=True))
     for error in report.input_errors:
-        stderr.print(f"steplife: {error}", markup=False, highlight=False)
+        print(f"steplife: {error}", file=sys.stderr)  # one line, never wrapped
     if report.input_errors:
         return EXIT_USAGE
     return EXIT_OK if report.valid else EXIT_INVALID
@@ -261,7 +261,10 @@ def _finding_text(finding: Finding) -> Text:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
+    try:
+        out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
+    except OSError as exc:
+        raise SteplifeError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     status = EXIT_OK
     try:
         for path in args.files:
