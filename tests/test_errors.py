@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import steplife
 from steplife import (
     ConflictError,
     Finding,
@@ -105,3 +106,10 @@ def test_conflict_error_keeps_the_current_snapshot() -> None:
     parts = ("step_1", 3, 5)
     assert parts == (error.step_id, error.expected, error.version)
     assert current is error.current
+
+
+def test_an_illegal_transition_names_its_catalogue_rule() -> None:
+    """The refusal carries the code the catalogue lists for it."""
+    error = IllegalTransitionError("step_1", "completed", "cancel")
+    assert "illegal-transition" == error.rule
+    assert "illegal-transition" in steplife.CATALOGUE

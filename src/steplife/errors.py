@@ -63,6 +63,9 @@ class IllegalTransitionError(SteplifeError, ValueError):
     was attempted.
     """
 
+    rule = "illegal-transition"
+    """The catalogue code of this refusal."""
+
     def __init__(self, step_id: str, status: str, trigger: str) -> None:
         self.step_id = step_id
         self.status = status
