@@ -623,3 +623,12 @@ def test_usage_errors_never_mix_with_findings_on_stdout(steplife: Any) -> None:
     run = steplife("validate", "--output", "json", "--ignore", "nope", BROKEN)
     assert run.out == ""
     assert run.code == 2
+
+
+def test_forcing_sse_on_a_jsonl_file_is_an_input_error(steplife: Any, tmp_path: Path) -> None:
+    """A JSONL capture read as SSE has no SSE event at all: exit 2, not a silent pass."""
+    path = write(tmp_path, "capture.jsonl", jsonl(lifecycle()))
+    run = steplife("validate", "--format", "sse", path)
+    assert 2 == run.code
+    assert "no SSE event" in run.err
+    assert 1 == len(run.err.strip().splitlines())

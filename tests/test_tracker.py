@@ -717,3 +717,55 @@ def test_a_payload_nested_too_deeply_to_check_is_malformed_and_the_replay_goes_o
     tracker.feed(*completed(), line=3)
     assert tracker.status_of(STEP_ID) == "completed"
     assert len(tracker.findings) == 1
+
+
+# -- behaviours pinned after review ---------------------------------------------------
+
+
+def test_a_refused_event_in_strict_mode_leaves_the_counters_alone() -> None:
+    """Strict mode: the event that raises leaves no trace, its count included."""
+    tracker = Tracker(strict=True)
+    tracker.feed(*created())
+    before = (tracker.events, dict(tracker.event_names))
+    with pytest.raises(StreamError):
+        tracker.feed(*created())  # duplicate-created
+    assert before == (tracker.events, dict(tracker.event_names))
+
+
+def test_an_explicit_warning_for_dangling_steps_beats_require_terminal() -> None:
+    """A severity the user chose for the rule is kept, even with require_terminal."""
+    rules = Rules(severity={"dangling-step": "warning"})
+    tracker = replay([created()], rules=rules, require_terminal=True)
+    assert [("dangling-step", Severity.WARNING)] == [(f.rule, f.severity) for f in tracker.findings]
+
+
+def test_require_terminal_escalates_the_default_dangling_warning() -> None:
+    """Without an explicit choice, require_terminal makes a dangling step an error."""
+    tracker = replay([created()], require_terminal=True)
+    assert [("dangling-step", Severity.ERROR)] == [(f.rule, f.severity) for f in tracker.findings]
+
+
+def test_a_malformed_payload_finding_carries_its_json_path() -> None:
+    """`Finding.path` locates the problem inside the event, from `data`."""
+    name, data = created()
+    del data["run_id"]
+    tracker = replay([(name, data)])
+    (finding,) = [f for f in tracker.findings if f.rule == "malformed-event"]
+    assert "data.run_id" == finding.path
+
+
+def test_a_malformed_delta_finding_carries_its_json_path() -> None:
+    """A delta that cannot merge is located at the offending index."""
+    bad = tool_calls_delta(STEP_ID, {"index": -1, "type": "function"})
+    tracker = replay([created(step_details=tool_details(), type="tool_calls"), bad])
+    (finding,) = [f for f in tracker.findings if f.rule == "malformed-event"]
+    assert "data.delta.step_details.tool_calls[0].index" == finding.path
+
+
+def test_finish_reports_an_empty_input() -> None:
+    """A tracker that saw no event says so at the end, located at the file given."""
+    tracker = Tracker()
+    findings = tracker.finish(file="capture.jsonl")
+    assert [("empty-stream", Severity.WARNING, "capture.jsonl")] == [
+        (f.rule, f.severity, f.file) for f in findings
+    ]

@@ -39,6 +39,7 @@ Format: TypeAlias = Literal["auto", "jsonl", "sse"]
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _SSE_FIELDS: Final = (b"event:", b"data:", b"id:", b"retry:", b":")
 _BOM: Final = b"\xef\xbb\xbf"
+_SSE_IGNORED: Final = frozenset((b"", b"id", b"retry"))  # "" is a `:` comment
 
 
 class InputError(SteplifeError, OSError):
@@ -104,7 +105,7 @@ def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event
     index = 0
     name: str | None = None
     data: list[bytes] = []
-    start = 0
+    start = strays = 0
     for number, raw in enumerate(stream, 1):
         line = raw.rstrip(b"\r\n")
         if not line or (line.startswith(b"event:") and (name is not None or data)):
@@ -122,9 +123,17 @@ def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event
             name = value.decode("utf-8", "replace")
         elif field == b"data":
             data.append(value)
+        elif field not in _SSE_IGNORED:
+            strays += 1
     if name is not None or data:
         index += 1
         yield _sse_event(name, data, file, start, index)
+    elif not index and strays:
+        # Not one event, yet lines that are no SSE field: this is not SSE at all.
+        raise InputError(
+            f"{file or 'input'}: no SSE event in {strays} lines that are not SSE fields "
+            "(is it JSONL? see --format)"
+        )
 
 
 def _sse_event(

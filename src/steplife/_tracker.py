@@ -19,7 +19,7 @@ from steplife._events import Event
 from steplife._lifecycle import fire_unchecked
 from steplife._merge import MergeError, merge_delta
 from steplife._model import RunStep
-from steplife._rules import CATALOGUE, DEFAULT_RULES, Finding, Rules, Severity
+from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
 from steplife._wire import structure, structure_as, to_dict, unstructure
 from steplife.errors import InvalidStepError, SteplifeError
 
@@ -207,18 +207,33 @@ class Tracker:
             step_id = _str(data.get("id")) if type(data) is dict else None
             self._note("malformed-event", f"{name}: nested too deeply to check", step_id)
         # Other events, unknown step events (a future API's) included, are only counted.
-        return self._commit()
+        try:
+            return self._commit()
+        except StreamError:
+            # Strict mode refused the event: it leaves no trace, counters included.
+            self.events -= 1
+            names[name] -= 1
+            if not names[name]:
+                del names[name]
+            raise
 
-    def finish(self) -> list[Finding]:
-        """Report every step still in progress (``dangling-step``); call at end of input."""
-        code = "dangling-step"
+    def finish(self, *, file: str | None = None) -> list[Finding]:
+        """Report what the end of input reveals; call it once, at the end.
+
+        Every step still in progress is a ``dangling-step`` (an error with
+        ``require_terminal``); an input with no event at all is an ``empty-stream``
+        (located at `file`, when given).
+        """
         findings = []
+        if self.events == 0:
+            self._start(file, 0, 0)
+            self._note("empty-stream", "no event in this input", None)
+            findings.extend(self._commit())
+        severity = Severity.ERROR if self.require_terminal else None
         for step_id, live in self._live.items():
-            file, line, index = live.where
-            self._start(file, line, index)
+            self._start(*live.where)
             message = f"step {step_id!r} is still in_progress at the end of the input"
-            severity = Severity.ERROR if self.require_terminal else None
-            self._note(code, message, step_id, severity=severity)
+            self._note("dangling-step", message, step_id, severity=severity)
             findings.extend(self._commit())
         return findings
 
@@ -236,7 +251,12 @@ class Tracker:
         if isinstance(result, list):
             step_id = data.get("id") if type(data) is dict else None
             for problem in result:
-                self._note("malformed-event", self._label(name, problem.message), _str(step_id))
+                self._note(
+                    "malformed-event",
+                    self._label(name, problem.message),
+                    _str(step_id),
+                    path=f"data.{problem.path}" if problem.path else "data",
+                )
             return
         step = result
         step_id = step.id
@@ -329,7 +349,8 @@ class Tracker:
     def _delta(self, name: str, data: Any) -> None:
         step_id, details, problem = _read_delta(data)
         if problem is not None:
-            self._note("malformed-event", self._label(name, problem), step_id)
+            path = problem.partition(":")[0]
+            self._note("malformed-event", self._label(name, problem), step_id, path=path)
             return
         assert step_id is not None
         if step_id in self._finished:
@@ -356,7 +377,12 @@ class Tracker:
             # merge_delta never modifies its input: a bad delta leaves nothing behind.
             live.details = merge_delta(merged, details, "delta.step_details")
         except MergeError as exc:
-            self._note("malformed-event", self._label(name, str(exc)), step_id)
+            self._note(
+                "malformed-event",
+                self._label(name, f"data.{exc}"),
+                step_id,
+                path=f"data.{exc.path}",
+            )
             return
         live.where = self._where
 
@@ -399,12 +425,23 @@ class Tracker:
         self._pending = []
 
     def _note(
-        self, code: str, message: str, step_id: str | None, *, severity: Severity | None = None
+        self,
+        code: str,
+        message: str,
+        step_id: str | None,
+        *,
+        severity: Severity | None = None,
+        path: str | None = None,
     ) -> None:
+        """Record a finding of `code` at the current event, at its configured severity.
+
+        `severity` replaces the catalogue's default (``require_terminal`` does this),
+        but never a severity the user chose for the rule explicitly.
+        """
         configured = self.rules.severity_of(code)
         if configured is None:
             return
-        if severity is not None and configured is CATALOGUE[code].severity:
+        if severity is not None and code not in self.rules.severity:
             configured = severity
         file, line, index = self._where
         self._pending.append(
@@ -413,6 +450,7 @@ class Tracker:
                 severity=configured,
                 message=message,
                 step_id=step_id,
+                path=path,
                 file=file,
                 line=line or None,
                 event_index=index or None,

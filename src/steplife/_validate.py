@@ -96,6 +96,7 @@ def validate_file(
     tracker = Tracker(
         rules=rules, strict=strict, require_terminal=require_terminal, keep_finished=False
     )
+    read = 0
     try:
         with open_input(path) as raw:
             stream = wrap(raw, name) if wrap is not None else raw
@@ -105,31 +106,21 @@ def validate_file(
             file=name, events=tracker.events, findings=tuple(tracker.findings), error=str(exc)
         )
     except StreamError as exc:
+        # The refused event left the tracker untouched, but it was read all the same.
+        read = 1
         tracker.findings.append(exc.finding)
     else:
         try:
-            tracker.finish()
+            tracker.finish(file=name)
         except StreamError as exc:  # strict, and a step left dangling is an error
             tracker.findings.append(exc.finding)
-        if tracker.events == 0:
-            _note_empty(tracker, name)
     return FileReport(
         file=name,
-        events=tracker.events,
+        events=tracker.events + read,
         statuses=dict(tracker.statuses),
         dangling=len(tracker.live_ids),
         findings=tuple(tracker.findings),
     )
-
-
-def _note_empty(tracker: Tracker, name: str) -> None:
-    severity = tracker.rules.severity_of("empty-stream")
-    if severity is not None:
-        tracker.findings.append(
-            Finding(
-                rule="empty-stream", severity=severity, message="no event in this input", file=name
-            )
-        )
 
 
 def validate_paths(
