@@ -458,8 +458,3 @@ DEFAULT_RULES: Final = Rules()
 def check(step: RunStep, *, rules: Rules = DEFAULT_RULES) -> list[Finding]:
     """Every rule `step` breaks, as findings, without raising."""
     return rules.check(step)
-
-
-def errors_in(findings: Iterable[Finding]) -> list[Finding]:
-    """The error-level findings among `findings`."""
-    return [f for f in findings if f.severity is Severity.ERROR]

@@ -36,7 +36,6 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationNote,
 )
-from cattrs.fns import identity
 from cattrs.gen import make_dict_structure_fn
 
 from steplife._model import (
@@ -165,10 +164,6 @@ def _is_literal(tp: Any) -> bool:
     return get_origin(tp) is Literal
 
 
-def _is_simple_optional(tp: Any) -> bool:
-    return tp in (int | None, str | None)
-
-
 def _structure_metadata(value: Any, _: type) -> Metadata:
     # Values are kept as sent: the `metadata-limits` rule reports non-strings with a
     # better message than a type error would.
@@ -207,15 +202,6 @@ def _by_class(converter: cattrs.Converter) -> Callable[[Any], Any]:
         if hook is None:
             hook = hooks[cls] = converter.get_unstructure_hook(cls)
         return hook(value)
-
-    return unstructure
-
-
-def _optional_record(converter: cattrs.Converter) -> Callable[[Any], Any]:
-    by_class = _by_class(converter)
-
-    def unstructure(value: Any) -> Any:
-        return None if value is None else by_class(value)
 
     return unstructure
 
@@ -449,14 +435,9 @@ def make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.Co
     else:
         converter.register_structure_hook_factory(attrs.has, _strict_records_hook(converter))
     converter.register_structure_hook_factory(_is_list, _list_hook(converter))
-    # Scalars and null need no unstructuring; cattrs inlines identity hooks.
-    converter.register_unstructure_hook_func(_is_simple_optional, identity)
     # cattrs re-dispatches a union on every value; ours look the class up once.
     for union in _UNIONS:
         converter.register_unstructure_hook_func(_equals(union), _by_class(converter))
-    converter.register_unstructure_hook_func(
-        lambda tp: _is_optional(tp) and not _is_simple_optional(tp), _optional_record(converter)
-    )
     # Unions and parametrised generics are not classes: match them by equality.
     converter.register_structure_hook_func(_equals(Metadata), _structure_metadata)
     for union, variants in _UNIONS.items():
