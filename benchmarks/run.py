@@ -87,9 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         for measure, value in figures.items():
             is_target = measure == key
             verdict = _met(value, target) if is_target else ""
-            lines.append(
-                f"| {name} | {measure} | {_fmt(value)} | {target if is_target else ''} | {verdict} |"
-            )
+            shown_target = target if is_target else ""
+            lines.append(f"| {name} | {measure} | {_fmt(value)} | {shown_target} | {verdict} |")
     text = "\n".join(lines) + "\n"
     if args.write:
         Path(args.write).write_text(text)

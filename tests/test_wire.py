@@ -695,7 +695,9 @@ def test_rule_errors_on_loaded_data_raise_with_the_step_id() -> None:
     with pytest.raises(InvalidStepError) as caught:
         from_dict(data)
 
-    assert str(caught.value).startswith("invalid run step 'step_1':\n  - error stamp-before-created: ")
+    assert str(caught.value).startswith(
+        "invalid run step 'step_1':\n  - error stamp-before-created: "
+    )
     step_id = "step_1"
     assert step_id == caught.value.findings[0].step_id
 
