@@ -1,0 +1,60 @@
+"""The hypothesis plugin: makes ``st.from_type`` work for `RunStep` and every nested type.
+
+Hypothesis runs `_hypothesis_setup_hook` when it is imported, through the
+``hypothesis`` entry point steplife declares, so users need no import of their own.
+The strategies are imported only when a type is first resolved: this module may be
+loaded while ``steplife.testing`` itself is still being imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from hypothesis import strategies as st
+
+import steplife
+
+__all__ = ["REGISTERED", "register"]
+
+REGISTERED: Final[dict[type, str]] = {
+    steplife.RunStep: "run_steps",
+    steplife.Usage: "usages",
+    steplife.LastError: "last_errors",
+    steplife.MessageCreation: "message_creations",
+    steplife.MessageCreationDetails: "message_creation_details",
+    steplife.ToolCallsDetails: "tool_calls_details",
+    steplife.FunctionToolCall: "function_tool_calls",
+    steplife.Function: "functions",
+    steplife.CodeInterpreterToolCall: "code_interpreter_tool_calls",
+    steplife.CodeInterpreter: "code_interpreters",
+    steplife.CodeInterpreterLogs: "code_interpreter_logs",
+    steplife.CodeInterpreterImage: "code_interpreter_images",
+    steplife.ImageFile: "image_files",
+    steplife.FileSearchToolCall: "file_search_tool_calls",
+    steplife.FileSearch: "file_searches",
+    steplife.FileSearchRankingOptions: "file_search_ranking_options",
+    steplife.FileSearchResult: "file_search_results",
+    steplife.FileSearchResultContent: "file_search_result_contents",
+}
+"""Every steplife record type, and the name of its strategy in `steplife.testing`."""
+
+
+def _resolver(name: str) -> Callable[[type], st.SearchStrategy[Any]]:
+    def resolve(_: type) -> st.SearchStrategy[Any]:
+        from steplife.testing import _strategies
+
+        strategy: st.SearchStrategy[Any] = getattr(_strategies, name)()
+        return strategy
+
+    return resolve
+
+
+def register() -> None:
+    """Register a strategy for each type of `REGISTERED` with hypothesis."""
+    for cls, name in REGISTERED.items():
+        st.register_type_strategy(cls, _resolver(name))
+
+
+def _hypothesis_setup_hook() -> None:
+    register()

@@ -1,0 +1,399 @@
+"""A hypothesis state machine that drives run steps through legal and illegal triggers.
+
+The machine talks to the code under test through `StepAdapter`, three calls any
+orchestrator or store can offer: start a step, apply a trigger, read a snapshot.
+It keeps its own model of what every step must look like, written from the API's
+rules and independent of steplife's machinery, and after every trigger checks the
+adapter against it: legal triggers are accepted and give exactly the expected
+snapshot (which breaks no rule), illegal ones are rejected and change nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Protocol
+
+import attrs
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+)
+
+from steplife import (
+    CATALOGUE,
+    Clock,
+    LastError,
+    Lifecycle,
+    Metadata,
+    Rules,
+    RunStep,
+    Severity,
+    StepDetails,
+    SteplifeError,
+    StepStatus,
+    Usage,
+    check,
+    parse,
+    to_json,
+)
+from steplife.testing._clock import FakeClock
+from steplife.testing._strategies import (
+    ERROR_CODES,
+    STAMP_OF,
+    check_type,
+    last_errors,
+    metadatas,
+    step_details,
+    usages,
+)
+
+__all__ = ["LifecycleAdapter", "StepAdapter", "lifecycle_machine"]
+
+TARGETS: Final[Mapping[str, StepStatus]] = {
+    "complete": "completed",
+    "fail": "failed",
+    "cancel": "cancelled",
+    "expire": "expired",
+}
+"""The four triggers and where each leads, from ``in_progress`` only."""
+_NOT_TRIGGERS: Final = ("start", "resume", "restart", "in_progress", "completed", "")
+_WARNING_CODES: Final = frozenset(
+    code for code, r in CATALOGUE.items() if r.severity is Severity.WARNING and r.check
+)
+
+
+class StepAdapter(Protocol):
+    """What `lifecycle_machine` drives: your orchestrator or store, behind three calls.
+
+    Stamps must come from the clock the adapter was built with (the machine moves
+    it). A rejected call must raise one of the machine's ``rejections`` (by
+    default any `steplife.SteplifeError`) and leave the step as it was.
+    """
+
+    def start(
+        self,
+        *,
+        id: str,
+        run_id: str,
+        thread_id: str,
+        assistant_id: str,
+        step_details: StepDetails,
+        metadata: Metadata | None,
+    ) -> None:
+        """Create an ``in_progress`` step stamped ``created_at`` by the clock."""
+
+    def apply(
+        self,
+        step_id: str,
+        trigger: str,
+        *,
+        usage: Usage | None,
+        last_error: LastError | None,
+    ) -> None:
+        """Fire `trigger` (``complete``, ``fail``, ...; or any other string) on the step."""
+
+    def snapshot(self, step_id: str) -> RunStep:
+        """The step as it stands now."""
+
+
+class LifecycleAdapter:
+    """The reference adapter: steplife's own `Lifecycle`, with the steps kept in a dict.
+
+    `rules` is handed to the lifecycle (escalate the warnings to test a strict
+    adapter with ``lifecycle_machine(..., strict=True)``).
+    """
+
+    def __init__(self, clock: Clock, *, rules: Rules | None = None) -> None:
+        self.lifecycle = Lifecycle(clock=clock, rules=Rules() if rules is None else rules)
+        self.steps: dict[str, RunStep] = {}
+
+    def start(
+        self,
+        *,
+        id: str,
+        run_id: str,
+        thread_id: str,
+        assistant_id: str,
+        step_details: StepDetails,
+        metadata: Metadata | None,
+    ) -> None:
+        """Start the step with `Lifecycle.start` and keep it."""
+        self.steps[id] = self.lifecycle.start(
+            id=id,
+            run_id=run_id,
+            thread_id=thread_id,
+            assistant_id=assistant_id,
+            step_details=step_details,
+            metadata=metadata,
+        )
+
+    def apply(
+        self,
+        step_id: str,
+        trigger: str,
+        *,
+        usage: Usage | None,
+        last_error: LastError | None,
+    ) -> None:
+        """Fire `trigger` with `Lifecycle.apply` (warnings are returned, not issued)."""
+        self.lifecycle.apply(self.steps[step_id], trigger, usage=usage, last_error=last_error)
+
+    def snapshot(self, step_id: str) -> RunStep:
+        """A copy of the step (the lifecycle replaces nested objects, never edits them)."""
+        return attrs.evolve(self.steps[step_id])
+
+
+@attrs.define
+class _Expected:
+    step: RunStep
+    warnings: frozenset[str] = frozenset()
+    checked: bool = False  # whether this state was checked in depth already
+
+
+def expect(
+    step: RunStep,
+    trigger: str,
+    *,
+    usage: Usage | None,
+    last_error: LastError | None,
+    at: int,
+) -> tuple[RunStep | None, frozenset[str], frozenset[str]]:
+    """What `trigger` must do to `step` by the API's rules, written independently of steplife.
+
+    Returns the step it leads to (None when the trigger is not allowed at all),
+    the error-level rules it would break, and the warning-level ones.
+    """
+    target = TARGETS.get(trigger)
+    if target is None or step.status != "in_progress":
+        return None, frozenset({"illegal-transition"}), frozenset()
+    errors, warnings = set(), set()
+    if usage is not None and (
+        min(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) < 0
+        or usage.total_tokens != usage.prompt_tokens + usage.completion_tokens
+    ):
+        errors.add("usage-total")
+    if last_error is not None and target != "failed":
+        errors.add("error-without-failure")
+    if at < step.created_at:
+        errors.add("stamp-before-created")
+    if target == "completed" and usage is None:
+        warnings.add("usage-missing")
+    if target == "failed" and last_error is None:
+        warnings.add("failure-without-error")
+    if usage is not None and target != "completed":
+        warnings.add("usage-without-completion")
+    if last_error is not None and last_error.code not in ERROR_CODES:
+        warnings.add("unknown-value")
+    after = attrs.evolve(step, status=target, usage=usage, last_error=last_error)
+    setattr(after, STAMP_OF[target], at)
+    return after, frozenset(errors), frozenset(warnings)
+
+
+def _broken_usages() -> st.SearchStrategy[Usage]:
+    counts = st.integers(0, 1000)
+    wrong_total = st.builds(
+        lambda p, c, d: Usage(prompt_tokens=p, completion_tokens=c, total_tokens=p + c + d),
+        counts,
+        counts,
+        st.integers(1, 1000),
+    )
+    negative = st.builds(
+        lambda p, c: Usage(prompt_tokens=-p, completion_tokens=c, total_tokens=c - p),
+        st.integers(1, 1000),
+        counts,
+    )
+    return wrong_total | negative
+
+
+_USAGE_ARGS: Final = st.none() | usages() | _broken_usages()
+_ERROR_ARGS: Final = st.none() | last_errors()
+
+
+class _LifecycleMachine(RuleBasedStateMachine):
+    """The machine's rules; `lifecycle_machine` makes a configured class of it."""
+
+    adapter_factory: Callable[[FakeClock], StepAdapter]
+    rejections: tuple[type[BaseException], ...]
+    strict: bool
+    clock_skew: bool
+
+    steps = Bundle("steps")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock()
+        self.adapter = type(self).adapter_factory(self.clock)
+        self.model: dict[str, _Expected] = {}
+
+    @rule(
+        target=steps,
+        details=step_details(output=False),
+        metadata=st.none() | metadatas(),
+        run=st.sampled_from(("run_1", "run_2")),
+    )
+    def start(self, details: StepDetails, metadata: Metadata | None, run: str) -> str:
+        """Start a new step in one of two runs."""
+        step_id = f"step_{len(self.model) + 1}"
+        fields: dict[str, Any] = {
+            "id": step_id,
+            "run_id": run,
+            "thread_id": run.replace("run", "thread"),
+            "assistant_id": "asst_1",
+            "step_details": details,
+            "metadata": metadata,
+        }
+        # The model keeps its own copies: an adapter that edits what it was given in
+        # place must not edit the model too.
+        expected = RunStep(created_at=self.clock.now, type=details.type, **copy.deepcopy(fields))
+        self.adapter.start(**fields)
+        self.model[step_id] = _Expected(expected)
+        return step_id
+
+    @rule(seconds=st.integers(0, 3600))
+    def tick(self, seconds: int) -> None:
+        """Let time pass."""
+        self.clock.advance(seconds)
+
+    @precondition(lambda self: self.clock_skew)
+    @rule(seconds=st.integers(1, 3600))
+    def skew(self, seconds: int) -> None:
+        """Move the clock back, as a skewed host clock would."""
+        self.clock.set(max(0, self.clock.now - seconds))
+
+    @rule(step=steps, usage=_USAGE_ARGS, last_error=_ERROR_ARGS)
+    def complete(self, step: str, usage: Usage | None, last_error: LastError | None) -> None:
+        """Fire ``complete``."""
+        self._fire(step, "complete", usage, last_error)
+
+    @rule(step=steps, usage=_USAGE_ARGS, last_error=_ERROR_ARGS)
+    def fail(self, step: str, usage: Usage | None, last_error: LastError | None) -> None:
+        """Fire ``fail``."""
+        self._fire(step, "fail", usage, last_error)
+
+    @rule(step=steps, usage=_USAGE_ARGS, last_error=_ERROR_ARGS)
+    def cancel(self, step: str, usage: Usage | None, last_error: LastError | None) -> None:
+        """Fire ``cancel``."""
+        self._fire(step, "cancel", usage, last_error)
+
+    @rule(step=steps, usage=_USAGE_ARGS, last_error=_ERROR_ARGS)
+    def expire(self, step: str, usage: Usage | None, last_error: LastError | None) -> None:
+        """Fire ``expire``."""
+        self._fire(step, "expire", usage, last_error)
+
+    @rule(step=steps, trigger=st.sampled_from(_NOT_TRIGGERS))
+    def not_a_trigger(self, step: str, trigger: str) -> None:
+        """Fire something that is no trigger at all."""
+        self._fire(step, trigger, None, None)
+
+    def _fire(
+        self, step_id: str, trigger: str, usage: Usage | None, last_error: LastError | None
+    ) -> None:
+        before = self.model[step_id]
+        after, errors, warnings = expect(
+            before.step, trigger, usage=usage, last_error=last_error, at=self.clock.now
+        )
+        broken = errors | warnings if self.strict else errors
+        call = f"{trigger}({step_id!r}, usage={usage!r}, last_error={last_error!r})"
+        try:
+            self.adapter.apply(step_id, trigger, usage=usage, last_error=last_error)
+        except self.rejections as exc:
+            if not broken:
+                raise AssertionError(f"the adapter rejected a legal trigger: {call}") from exc
+            return
+        if broken:
+            raise AssertionError(
+                f"the adapter accepted {call} on a {before.step.status} step, "
+                f"which breaks {', '.join(sorted(broken))}"
+            )
+        assert after is not None
+        self.model[step_id] = _Expected(after, warnings)
+
+    @invariant()
+    def every_snapshot_holds(self) -> None:
+        """Check every step the adapter keeps, after each step of the machine.
+
+        Each snapshot is exactly what its triggers made it (identity, status,
+        stamps, payloads). Each new state of a step is also checked in depth once:
+        it breaks no error-level rule and only the warnings its payloads called
+        for, it survives JSON both ways, no stamp precedes ``created_at`` and only
+        its own status's stamp is set. (A snapshot equal to a state already
+        checked needs no second look, which keeps long runs fast.)
+        """
+        for step_id, expected in self.model.items():
+            actual = self.adapter.snapshot(step_id)
+            if actual != expected.step:
+                diff = [
+                    f"{field.name}: expected {getattr(expected.step, field.name)!r}, "
+                    f"got {getattr(actual, field.name)!r}"
+                    for field in attrs.fields(RunStep)
+                    if getattr(actual, field.name) != getattr(expected.step, field.name)
+                ]
+                raise AssertionError(f"step {step_id!r} differs from its model: " + "; ".join(diff))
+            if not expected.checked:
+                _check_in_depth(step_id, actual, expected.warnings)
+                expected.checked = True
+
+
+def _check_in_depth(step_id: str, step: RunStep, warnings: frozenset[str]) -> None:
+    found = {f.rule for f in check(step)}
+    if found != warnings:
+        raise AssertionError(
+            f"step {step_id!r} breaks {sorted(found)}, expected {sorted(warnings)}"
+        )
+    if parse(to_json(step)).step != step:
+        raise AssertionError(f"step {step_id!r} changes through JSON")
+    stamps = {name: getattr(step, name) for name in STAMP_OF.values()}
+    own = STAMP_OF.get(step.status)
+    set_stamps = {name for name, value in stamps.items() if value is not None}
+    early = any(value is not None and value < step.created_at for value in stamps.values())
+    if early or set_stamps != ({own} if own else set()):
+        raise AssertionError(f"step {step_id!r} has stamps {stamps}")
+
+
+def lifecycle_machine(
+    adapter: Callable[[FakeClock], StepAdapter],
+    *,
+    rejections: tuple[type[BaseException], ...] = (SteplifeError,),
+    strict: bool = False,
+    clock_skew: bool = True,
+) -> type[RuleBasedStateMachine]:
+    """A state machine class that tests the steps `adapter` keeps; run its ``TestCase``.
+
+    `adapter` is called with a fresh `FakeClock` for each run of the machine and
+    returns a `StepAdapter`. The machine starts steps, lets time pass (and, with
+    `clock_skew`, go back), and fires the four triggers with valid, missing and
+    broken payloads, plus strings that are no trigger. A trigger that breaks an
+    error-level rule, or leaves a terminal step, must raise one of `rejections`;
+    with `strict`, so must one that breaks a warning-level rule (a completion
+    without usage, say). After every step it checks each snapshot against its
+    model, against every rule, through a JSON round trip, and its stamps.
+
+    ``TestMyStore = lifecycle_machine(MyAdapter).TestCase`` makes it a test.
+    """
+    if not callable(adapter):
+        raise InvalidArgument(f"adapter={adapter!r} must be callable (a clock -> a StepAdapter)")
+    if not (
+        isinstance(rejections, tuple)
+        and rejections
+        and all(isinstance(t, type) and issubclass(t, BaseException) for t in rejections)
+    ):
+        raise InvalidArgument(f"rejections={rejections!r} must be a tuple of exception types")
+    check_type(strict, bool, "strict")
+    check_type(clock_skew, bool, "clock_skew")
+    name = getattr(adapter, "__name__", type(adapter).__name__)
+    return type(
+        f"LifecycleMachine_{name}",
+        (_LifecycleMachine,),
+        {
+            "adapter_factory": staticmethod(adapter),
+            "rejections": rejections,
+            "strict": strict,
+            "clock_skew": clock_skew,
+        },
+    )

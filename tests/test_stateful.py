@@ -1,0 +1,191 @@
+"""The lifecycle state machine, pointed at steplife's own Lifecycle, and what it proves.
+
+`lifecycle_machine` keeps a model of every step written from the API's rules alone
+(`steplife.testing._stateful.expect`), so running it against the reference adapter
+checks the transitions machine and the rule catalogue against each other: a
+snapshot reached by legal triggers never breaks a rule, and a trigger that would
+break one is never accepted.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import Phase, settings
+from hypothesis.errors import InvalidArgument
+from hypothesis.stateful import run_state_machine_as_test
+
+from steplife import (
+    CATALOGUE,
+    IllegalTransitionError,
+    InvalidStepError,
+    LastError,
+    Lifecycle,
+    MessageCreation,
+    MessageCreationDetails,
+    Rules,
+    RunStep,
+    Severity,
+    Usage,
+)
+from steplife.testing import FakeClock, LifecycleAdapter, lifecycle_machine
+from steplife.testing._stateful import TARGETS, expect
+
+WARNINGS = {code for code, rule in CATALOGUE.items() if rule.severity is Severity.WARNING}
+STRICT_RULES = Rules(severity=dict.fromkeys(WARNINGS, "error"))
+
+TestLifecycle = lifecycle_machine(LifecycleAdapter).TestCase
+TestStrictLifecycle = lifecycle_machine(
+    lambda clock: LifecycleAdapter(clock, rules=STRICT_RULES), strict=True
+).TestCase
+TestStrictLifecycle.settings = settings(max_examples=max(10, settings().max_examples // 4))
+
+CREATED = 1_700_000_000
+USAGES = {
+    "no usage": None,
+    "usage": Usage.of(10, 5),
+    "wrong total": Usage(prompt_tokens=10, completion_tokens=5, total_tokens=16),
+    "negative": Usage(prompt_tokens=-1, completion_tokens=5, total_tokens=4),
+}
+ERRORS = {"no error": None, "error": LastError(code="server_error", message="boom")}
+TIMES = {"before": CREATED - 1, "at": CREATED, "after": CREATED + 7}
+TRIGGERS = [*TARGETS, "start", "resume", ""]
+
+
+def started(status: str) -> RunStep:
+    """A clean step created at CREATED, moved to `status` by the Lifecycle."""
+    details = MessageCreationDetails(message_creation=MessageCreation(message_id="msg_1"))
+    lifecycle = Lifecycle(clock=FakeClock(CREATED))
+    step = lifecycle.start(
+        id="step_1",
+        run_id="run_1",
+        thread_id="thread_1",
+        assistant_id="asst_1",
+        step_details=details,
+    )
+    if status != "in_progress":
+        trigger = next(t for t, target in TARGETS.items() if target == status)
+        usage = Usage.of(1, 1) if status == "completed" else None
+        error = ERRORS["error"] if status == "failed" else None
+        lifecycle.apply(step, trigger, usage=usage, last_error=error, at=CREATED + 1)
+    return step
+
+
+@pytest.mark.parametrize(
+    ("status", "trigger", "usage", "error", "at"),
+    list(itertools.product(["in_progress", *TARGETS.values()], TRIGGERS, USAGES, ERRORS, TIMES)),
+)
+def test_the_model_and_the_lifecycle_agree(
+    status: str, trigger: str, usage: str, error: str, at: str
+) -> None:
+    """For every status, trigger and payload: accepted exactly when the model says legal.
+
+    And when accepted, the step is what the model built, with the warnings it named.
+    """
+    step = started(status)
+    arguments: dict[str, Any] = {
+        "usage": USAGES[usage],
+        "last_error": ERRORS[error],
+        "at": TIMES[at],
+    }
+    expected, errors, warnings = expect(step, trigger, **arguments)
+    before = attrs.evolve(step)
+    if errors == {"illegal-transition"}:
+        with pytest.raises(IllegalTransitionError):
+            Lifecycle().apply(step, trigger, **arguments)
+        assert before == step
+    elif errors:
+        with pytest.raises(InvalidStepError) as refused:
+            Lifecycle().apply(step, trigger, **arguments)
+        assert errors == {f.rule for f in refused.value.findings if f.severity is Severity.ERROR}
+        assert before == step
+    else:
+        findings = Lifecycle().apply(step, trigger, **arguments)
+        assert expected == step
+        assert warnings == {f.rule for f in findings}
+
+
+class Forgetful(LifecycleAdapter):
+    """Loses the usage of completed steps when it stores them."""
+
+    def apply(self, step_id: str, trigger: str, **payload: Any) -> None:
+        super().apply(step_id, trigger, **payload)
+        self.steps[step_id].usage = None
+
+
+class Permissive(LifecycleAdapter):
+    """Lets a step that ended end again."""
+
+    def apply(self, step_id: str, trigger: str, **payload: Any) -> None:
+        step = self.steps[step_id]
+        if step.status != "in_progress" and trigger in TARGETS:
+            step.status = TARGETS[trigger]
+            return
+        super().apply(step_id, trigger, **payload)
+
+
+class OwnClock(LifecycleAdapter):
+    """Stamps the end of a step one second late."""
+
+    def apply(self, step_id: str, trigger: str, **payload: Any) -> None:
+        super().apply(step_id, trigger, **payload)
+        step = self.steps[step_id]
+        if step.status != "in_progress" and trigger in TARGETS:
+            name = f"{step.status}_at"
+            setattr(step, name, getattr(step, name) + 1)
+
+
+class Picky(LifecycleAdapter):
+    """Refuses to complete a step without usage (a warning, which is legal)."""
+
+    def apply(self, step_id: str, trigger: str, **payload: Any) -> None:
+        if trigger == "complete" and payload["usage"] is None:
+            raise InvalidStepError("no usage", [])
+        super().apply(step_id, trigger, **payload)
+
+
+@pytest.mark.parametrize("adapter", [Forgetful, Permissive, OwnClock, Picky])
+def test_the_machine_catches_a_faulty_adapter(adapter: Any) -> None:
+    """Each planted fault makes the machine fail."""
+    machine = lifecycle_machine(adapter)
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=500,
+                database=None,
+                report_multiple_bugs=False,
+                phases=[Phase.generate],  # found is enough; shrinking is the example's job
+            ),
+        )
+
+
+def test_the_machine_names_the_adapter() -> None:
+    """The generated class says which adapter it tests."""
+    assert lifecycle_machine(Forgetful).__name__ == "LifecycleMachine_Forgetful"
+
+
+def test_the_clock_can_be_kept_from_going_back() -> None:
+    """With ``clock_skew=False`` the machine only lets time pass."""
+    machine = lifecycle_machine(LifecycleAdapter, clock_skew=False)
+    run_state_machine_as_test(machine, settings=settings(max_examples=10, database=None))
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"adapter": 5},
+        {"adapter": LifecycleAdapter, "rejections": ValueError},
+        {"adapter": LifecycleAdapter, "rejections": ()},
+        {"adapter": LifecycleAdapter, "rejections": (int,)},
+        {"adapter": LifecycleAdapter, "strict": "yes"},
+        {"adapter": LifecycleAdapter, "clock_skew": None},
+    ],
+)
+def test_bad_arguments_are_refused_at_once(arguments: dict[str, Any]) -> None:
+    """The factory checks its arguments before any machine runs."""
+    with pytest.raises(InvalidArgument):
+        lifecycle_machine(**arguments)
