@@ -39,6 +39,7 @@ demo: $(STAMP)
 
 ## bench: the benchmarks, written to docs/benchmarks.md
 bench: $(STAMP)
+	STEPLIFE_BENCH_POSTGRES_DSN="$${STEPLIFE_BENCH_POSTGRES_DSN:-postgresql://postgres@127.0.0.1:5432/test}" \
 	$(BIN)/python -m benchmarks.run --write docs/benchmarks.md
 
 ## diagrams: regenerate docs/diagrams/ from the machine definition

@@ -22,6 +22,7 @@ TARGETS = {
     "transition": ("ratio_vs_bare", "<= 1.5"),
     "JSON round trip": ("speedup", ">= 1.3"),
     "stream replay": ("share_of_floor", ">= 0.20"),
+    "store ingest (SQLite)": ("share_of_floor", ">= 0.50"),
 }
 
 

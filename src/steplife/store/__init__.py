@@ -1,0 +1,86 @@
+"""Durable run-step tracking: SQLite by default, PostgreSQL for many hosts.
+
+``open_store("steps.db")`` opens (or creates) a SQLite store;
+``open_store("postgresql://user@host/db")`` a PostgreSQL one (``pip install
+'steplife[postgres]'``). Both keep an append-only event log and a current snapshot
+per step, put every event through the same lifecycle machine and rules as the
+in-memory `steplife.Tracker`, and behave identically. See docs/store.md.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+from steplife._rules import DEFAULT_RULES, Rules
+from steplife.errors import (
+    ConflictError,
+    RejectedEventError,
+    SchemaVersionError,
+    StepNotFoundError,
+    StoreError,
+)
+from steplife.store._core import DatabaseStore
+from steplife.store._protocol import Age, EventLike, StepStore
+from steplife.store._records import ApplyResult, IngestReport, RecordedEvent, StoredStep
+from steplife.store._sqlite import SQLiteBackend
+
+__all__ = [
+    "DEFAULT_DB",
+    "Age",
+    "ApplyResult",
+    "ConflictError",
+    "DatabaseStore",
+    "EventLike",
+    "IngestReport",
+    "RecordedEvent",
+    "RejectedEventError",
+    "SchemaVersionError",
+    "StepNotFoundError",
+    "StepStore",
+    "StoreError",
+    "StoredStep",
+    "is_postgres_dsn",
+    "open_store",
+]
+
+DEFAULT_DB: Final = "steplife.db"
+"""The SQLite file the command uses when neither ``--db`` nor ``STEPLIFE_DB`` is given."""
+
+_DSN_PREFIXES: Final = ("postgresql://", "postgres://")
+
+
+def is_postgres_dsn(db: str | os.PathLike[str]) -> bool:
+    """Whether `db` names a PostgreSQL database (a ``postgresql://`` or ``postgres://`` DSN)."""
+    return isinstance(db, str) and db.startswith(_DSN_PREFIXES)
+
+
+def open_store(
+    db: str | os.PathLike[str],
+    *,
+    rules: Rules = DEFAULT_RULES,
+    timeout: float = 30.0,
+    synchronous: str = "FULL",
+) -> DatabaseStore:
+    """Open the store at `db`, creating or migrating its schema as needed.
+
+    `db` is a ``postgresql://`` (or ``postgres://``) DSN, or else a SQLite file
+    path (created when missing). `rules` decide which events are accepted, as for
+    the Tracker. `timeout` is how long (seconds) to wait for a locked SQLite file
+    or a PostgreSQL connection; `synchronous` is SQLite's durability level
+    (``FULL``: a commit survives a power cut; ``NORMAL``: only a crash).
+
+    Raises `StoreError` when the database cannot be reached, is not a SQLite
+    file, or psycopg is missing; `SchemaVersionError` when a newer steplife wrote it.
+    """
+    if not isinstance(rules, Rules):
+        raise TypeError(f"rules must be a steplife.Rules, not {type(rules).__name__}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if is_postgres_dsn(db):
+        from steplife.store._postgres import PostgresBackend  # psycopg only when asked for
+
+        return DatabaseStore(PostgresBackend(str(db), timeout=timeout), rules=rules)
+    return DatabaseStore(
+        SQLiteBackend(db, timeout=timeout, synchronous=synchronous.upper()), rules=rules
+    )

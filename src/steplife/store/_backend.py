@@ -1,0 +1,86 @@
+"""What the store's engine needs from a database: a few reads and one atomic write.
+
+The engine (`_core`) holds every decision; a backend only moves rows. Both
+backends implement `Backend` with the same semantics, which the conformance tests
+check on each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypeAlias
+
+from steplife.store._state import HistoryRow
+
+__all__ = ["Backend", "Conflict", "EventRow", "LoggedRow", "SnapshotRow", "StepRow"]
+
+EventRow: TypeAlias = tuple[str, int, str, str, int, float]
+"""A log row to insert: step_id, version, event, payload JSON, digest, recorded_at."""
+
+SnapshotRow: TypeAlias = tuple[str, int, str, str, str, str, str, int, str, float, int]
+"""A snapshot to upsert: step_id, version, status, run_id, thread_id, assistant_id,
+type, created_at, snapshot JSON, updated_at, and the version it replaces (0: none)."""
+
+StepRow: TypeAlias = tuple[str, int, str, float]
+"""A stored snapshot as read: step_id, version, snapshot JSON, updated_at."""
+
+LoggedRow: TypeAlias = tuple[int, str, str, float]
+"""A log row as read for display: version, event, payload JSON, recorded_at."""
+
+
+class Conflict(Exception):
+    """A conditional write found a step at another version than it replaces.
+
+    Nothing of the write was kept; the engine re-reads the step and decides again.
+    """
+
+
+class Backend(Protocol):
+    """The rows a store reads and writes, in one dialect."""
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, fit for messages (no password)."""
+        ...
+
+    def read_version(self, step_id: str) -> int:
+        """The step's stored version, 0 when it has none."""
+        ...
+
+    def read_histories(self, step_ids: Sequence[str]) -> dict[str, list[HistoryRow]]:
+        """The recorded events of each step that has any, version 1 first."""
+        ...
+
+    def read_step(self, step_id: str) -> tuple[StepRow, list[LoggedRow]] | None:
+        """The step's snapshot row and its log, read consistently; None when unknown."""
+        ...
+
+    def select_steps(
+        self,
+        *,
+        run_id: str | None,
+        thread_id: str | None,
+        status: str | None,
+        created_before: int | None,
+        limit: int | None,
+    ) -> list[StepRow]:
+        """Snapshot rows matching every given filter, oldest ``created_at`` first."""
+        ...
+
+    def write(self, events: Sequence[EventRow], steps: Sequence[SnapshotRow]) -> None:
+        """Upsert `steps` (each only from its stated version) and append `events`, atomically.
+
+        Raises `Conflict` when a step is no longer at the version a row replaces
+        (another writer won), `StoreError` when the database fails; either way
+        nothing of it is kept.
+        """
+        ...
+
+    def close(self) -> None:
+        """Close every connection."""
+        ...

@@ -1,0 +1,244 @@
+"""The store's commands, on both backends: ingest, show, steps, expire-stale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+import storeevents as sf
+from steplife.cli import main
+from steplife.store import open_store
+from steplife.store._cli import parse_age
+from storeevents import T0, delta, event, started
+
+pytest_plugins = ["storefixtures"]
+
+
+def _jsonl(path: Path, events: list[Any]) -> Path:
+    lines = []
+    for e in events:
+        name, data = (e["event"], e["data"]) if isinstance(e, dict) else e
+        lines.append(orjson.dumps({"event": name, "data": data}))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    try:
+        parsed: Any = json.loads(out)
+    except json.JSONDecodeError:
+        parsed = out
+    return code, parsed, err
+
+
+@pytest.fixture
+def capture(tmp_path: Path) -> Path:
+    """Two steps: step_a ends, step_b stays in progress (created at T0)."""
+    return _jsonl(
+        tmp_path / "capture.jsonl",
+        [
+            ("thread.run.created", {"id": "run_1"}),
+            *started("step_a", created_at=T0 + 100),
+            event("completed", "step_a", created_at=T0 + 100),
+            *started("step_b", details=sf.function_details()),
+            delta("step_b", '{"q": 1}'),
+        ],
+    )
+
+
+def test_ingest_reports_in_json_and_a_second_run_finds_duplicates(
+    db: str, capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 0; the JSON report counts events; ingesting again writes nothing."""
+    code, report, _ = _run(capsys, "ingest", str(capture), "--db", db, "--output", "json")
+    assert code == 0
+    assert {k: report[k] for k in ("events", "applied", "duplicates", "skipped", "rejected")} == {
+        "events": 7,
+        "applied": 6,
+        "duplicates": 0,
+        "skipped": 1,
+        "rejected": 0,
+    }
+    assert report["schema"] == 1
+    assert report["ok"] is True
+    code, again, _ = _run(capsys, "ingest", str(capture), "--db", db, "--output", "json")
+    assert (code, again["applied"], again["duplicates"]) == (0, 0, 6)
+
+
+def test_ingest_text_output_lists_findings_and_totals(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rejected event: exit 1, the finding with its line, the totals."""
+    path = _jsonl(tmp_path / "bad.jsonl", [delta("step_ghost", "x"), event("created", "step_a")])
+    code, out, _ = _run(capsys, "ingest", str(path), "--db", db)
+    assert code == 1
+    assert f"{path}:1: error unknown-step [step_ghost]" in out
+    assert "rejected" in out
+    with open_store(db) as store:
+        assert [s.id for s in store.steps()] == ["step_a"]
+
+
+def test_ingest_honours_rule_options(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--severity makes a warning an error, so the event is refused."""
+    name, data = event("completed", "step_a")
+    data["usage"] = None
+    path = _jsonl(tmp_path / "nousage.jsonl", [(name, data)])
+    argv = ["ingest", str(path), "--db", db, "--output", "json"]
+    code, report, _ = _run(capsys, *argv, "--severity", "usage-missing=error")
+    assert (code, report["rejected"]) == (1, 1)
+    code, report, _ = _run(capsys, *argv)
+    assert (code, report["applied"]) == (0, 1)
+
+
+def test_an_unreadable_input_exits_2_after_ingesting_the_rest(
+    db: str, capture: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing file is reported; the readable one is still ingested."""
+    missing = tmp_path / "missing.jsonl"
+    code, report, err = _run(
+        capsys, "ingest", str(missing), str(capture), "--db", db, "--output", "json"
+    )
+    assert code == 2
+    assert "missing.jsonl: cannot open" in err
+    assert report["applied"] == 6
+
+
+def test_show_prints_the_wire_step_and_its_history(
+    db: str, capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON: the step exactly as the API writes it, its version and every event."""
+    _run(capsys, "ingest", str(capture), "--db", db)
+    code, shown, _ = _run(capsys, "show", "step_a", "--db", db, "--output", "json")
+    assert code == 0
+    assert shown["step"] == sf.snapshot("step_a", "completed", created_at=T0 + 100)
+    assert shown["version"] == 3
+    assert [h["version"] for h in shown["history"]] == [1, 2, 3]
+    assert shown["history"][2]["event"] == "thread.run.step.completed"
+    code, text, _ = _run(capsys, "show", "step_b", "--db", db)
+    assert code == 0
+    assert '"arguments": "{\\"q\\": 1}"' in text  # the merged delta
+    assert "thread.run.step.delta" in text
+
+
+def test_show_of_an_unknown_step_exits_1(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not found is a clear message and status 1."""
+    code, _, err = _run(capsys, "show", "step_nope", "--db", db)
+    assert code == 1
+    assert "no step 'step_nope'" in err
+
+
+def test_steps_filters_by_status_and_run(
+    db: str, capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--status and --run narrow the list; text output shows whole ids."""
+    _run(capsys, "ingest", str(capture), "--db", db)
+    code, listed, _ = _run(
+        capsys, "steps", "--db", db, "--status", "in_progress", "--output", "json"
+    )
+    assert code == 0
+    assert [s["step"]["id"] for s in listed["steps"]] == ["step_b"]
+    _, listed, _ = _run(capsys, "steps", "--db", db, "--run", "run_1", "--output", "json")
+    assert [s["step"]["id"] for s in listed["steps"]] == ["step_b", "step_a"]
+    _, listed, _ = _run(capsys, "steps", "--db", db, "--run", "run_2", "--output", "json")
+    assert listed == {"steps": []}
+    code, text, _ = _run(capsys, "steps", "--db", db, "--limit", "1")
+    assert code == 0
+    assert "step_b" in text
+    assert "step_a" not in text
+
+
+def test_expire_stale_expires_old_live_steps(
+    db: str, capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Steps created long ago (T0 is 2023) are expired; the finished one is left alone."""
+    _run(capsys, "ingest", str(capture), "--db", db)
+    code, result, _ = _run(
+        capsys, "expire-stale", "--db", db, "--older-than", "10m", "--output", "json"
+    )
+    assert code == 0
+    assert [(r["step"]["id"], r["step"]["status"], r["version"]) for r in result["expired"]] == [
+        ("step_b", "expired", 4)
+    ]
+    code, text, _ = _run(capsys, "expire-stale", "--db", db, "--older-than", "10m")
+    assert code == 0
+    assert "expired 0 steps" in text
+
+
+def test_a_bad_age_is_a_usage_error(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse refuses the age before anything is opened."""
+    with pytest.raises(SystemExit) as caught:
+        main(["expire-stale", "--db", db, "--older-than", "soon"])
+    assert caught.value.code == 2
+    assert "not an age: 'soon'" in capsys.readouterr().err
+
+
+def test_db_defaults_to_a_sqlite_file_in_the_working_directory(
+    tmp_path: Path,
+    capture: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without --db or STEPLIFE_DB the store is ./steplife.db: no server needed."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STEPLIFE_DB", raising=False)
+    code, _, _ = _run(capsys, "ingest", str(capture))
+    assert code == 0
+    assert (tmp_path / "steplife.db").is_file()
+
+
+def test_db_can_come_from_the_environment(
+    tmp_path: Path,
+    capture: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """STEPLIFE_DB names the default store."""
+    monkeypatch.setenv("STEPLIFE_DB", str(tmp_path / "env.db"))
+    code, _, _ = _run(capsys, "ingest", str(capture))
+    assert code == 0
+    assert (tmp_path / "env.db").is_file()
+
+
+@pytest.mark.parametrize(
+    "db", ["postgresql://postgres@127.0.0.1:1/test", "/nonexistent-dir/steps.db"]
+)
+def test_an_unusable_database_exits_2_with_a_message(
+    db: str, capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Unreachable server or impossible path: one line on stderr, status 2."""
+    code, _, err = _run(capsys, "ingest", str(capture), "--db", db)
+    assert code == 2
+    assert err.startswith("steplife: ")
+    assert "cannot" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90),
+        ("90s", 90),
+        ("10m", 600),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("0.5m", 30),
+    ],
+)
+def test_parse_age_reads_units(text: str, seconds: float) -> None:
+    """Ages are numbers with an optional unit, possibly several."""
+    assert parse_age(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "10x", "-5m", "10 minutes", "1h 30"])
+def test_parse_age_refuses_anything_else(text: str) -> None:
+    """Anything that is not an age is a ValueError."""
+    with pytest.raises(ValueError, match="not an age"):
+        parse_age(text)
