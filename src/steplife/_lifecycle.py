@@ -99,7 +99,14 @@ _EVENTS: Final = _MACHINE.events
 _TRANSITION_FIELDS: Final = frozenset(
     ("status", "cancelled_at", "completed_at", "expired_at", "failed_at", "usage", "last_error")
 )
-_CALLER_FIELDS: Final = frozenset(("metadata", "step_details"))
+_CALLER_FIELDS: Final = {
+    # (metadata given, tool calls given) -> the fields start must check
+    (False, False): frozenset[str](),
+    (True, False): frozenset(("metadata",)),
+    (False, True): frozenset(("step_details",)),
+    (True, True): frozenset(("metadata", "step_details")),
+}
+_DETAILS_TYPES: Final = frozenset((MessageCreationDetails, ToolCallsDetails))
 _Saved: TypeAlias = tuple[
     StepStatus, int | None, int | None, int | None, int | None, Usage | None, LastError | None
 ]
@@ -170,7 +177,7 @@ class Lifecycle:
             and type(run_id) is str
             and type(thread_id) is str
             and type(assistant_id) is str
-            and isinstance(step_details, MessageCreationDetails | ToolCallsDetails)
+            and type(step_details) in _DETAILS_TYPES
         ):
             raise InvalidStepError(
                 f"cannot start step {id!r}",
@@ -179,9 +186,12 @@ class Lifecycle:
                 )
                 + _details_findings(step_details),
             )
+        created = self.clock() if created_at is None else created_at
+        if type(created) is not int:
+            created = _stamp(created)  # raises: stamps are whole seconds
         step = RunStep(
             id=id,
-            created_at=_stamp(self.clock() if created_at is None else created_at),
+            created_at=created,
             run_id=run_id,
             assistant_id=assistant_id,
             thread_id=thread_id,
@@ -190,9 +200,9 @@ class Lifecycle:
             metadata=metadata,
         )
         # Built here, the step has no stamp, usage or error and takes its type from
-        # its details: only what the caller passed in can break a rule.
-        findings = self.rules.check(step, changed=_CALLER_FIELDS)
-        if findings:
+        # its details: only the caller's metadata and tool calls can break a rule.
+        changed = _CALLER_FIELDS[metadata is not None, step_details.type == "tool_calls"]
+        if changed and (findings := self.rules.check(step, changed=changed)):
             _raise_or_warn(f"cannot start step {id!r}", findings)
         return step
 
@@ -325,7 +335,7 @@ def _argument_findings(**values: object) -> list[Finding]:
 
 
 def _details_findings(details: object) -> list[Finding]:
-    if isinstance(details, MessageCreationDetails | ToolCallsDetails):
+    if type(details) in _DETAILS_TYPES:
         return []
     return [
         _schema_finding(
