@@ -34,6 +34,11 @@ from steplife import (
 from steplife.testing import FakeClock, LifecycleAdapter, lifecycle_machine
 from steplife.testing._stateful import TARGETS, expect
 
+# Hypothesis warns when it shows a large example (16 pairs of long metadata, say):
+# no problem for these tests, which show examples on purpose or on failure.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+
+
 WARNINGS = {code for code, rule in CATALOGUE.items() if rule.severity is Severity.WARNING}
 STRICT_RULES = Rules(severity=dict.fromkeys(WARNINGS, "error"))
 

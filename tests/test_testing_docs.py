@@ -12,6 +12,11 @@ from hypothesis import settings
 from steplife import CATALOGUE
 from steplife.testing import MUTATIONS, UNREACHABLE_RULES
 
+# Hypothesis warns when it shows a large example (16 pairs of long metadata, say):
+# no problem for these tests, which show examples on purpose or on failure.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+
+
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "testing.md"
 TEXT = DOCS.read_text(encoding="utf-8")
 BLOCKS = re.findall(r"^```python\n(.*?)^```$", TEXT, re.MULTILINE | re.DOTALL)

@@ -17,6 +17,11 @@ from hypothesis.stateful import run_state_machine_as_test
 from steplife import MessageCreation, MessageCreationDetails, RunStep, Usage, to_json
 from steplife.testing import FakeClock, lifecycle_machine
 
+# Hypothesis warns when it shows a large example (16 pairs of long metadata, say):
+# no problem for these tests, which show examples on purpose or on failure.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "toy_orchestrator.py"
 
 

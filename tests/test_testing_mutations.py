@@ -32,6 +32,11 @@ from steplife.testing import (
     run_steps,
 )
 
+# Hypothesis warns when it shows a large example (16 pairs of long metadata, say):
+# no problem for these tests, which show examples on purpose or on failure.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+
+
 PER_RULE = settings(max_examples=max(10, settings().max_examples // 4))
 """A quarter of the profile's examples for each rule: 25 by default, 250 in CI."""
 

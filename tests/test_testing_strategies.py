@@ -43,6 +43,10 @@ STRATEGIES = sorted(
     in str(inspect.signature(getattr(steplife.testing, name)).return_annotation)
 )
 """Every public strategy (a plural noun), for the API-style checks."""
+# `find` shows what it found; 16 pairs of long unicode text make a repr hypothesis
+# warns about, which is no problem here.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+
 EXISTS = settings(max_examples=2000, database=None, phases=[Phase.generate])
 """For `find` when only the existence of an example matters: no shrinking."""
 

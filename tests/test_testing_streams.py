@@ -24,6 +24,11 @@ from steplife.testing import (
     to_sse,
 )
 
+# Hypothesis warns when it shows a large example (16 pairs of long metadata, say):
+# no problem for these tests, which show examples on purpose or on failure.
+pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
+
+
 SDK_EVENT: TypeAdapter[Any] = TypeAdapter(AssistantStreamEvent)
 STEP = "thread.run.step."
 TERMINAL = ("completed", "failed", "cancelled", "expired")
