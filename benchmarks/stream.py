@@ -65,11 +65,15 @@ def replay_rates(path: Path) -> dict[str, float]:
     }
 
 
+# VmHWM, not ru_maxrss: Linux carries the forking parent's peak over into a child's
+# ru_maxrss across exec, which would measure the benchmark runner instead.
 _RSS_SCRIPT = """
-import resource, sys
+import sys
 from steplife._validate import validate_file
 report = validate_file(sys.argv[1])
-print(report.events, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+with open("/proc/self/status") as status:
+    peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+print(report.events, peak)
 """
 
 

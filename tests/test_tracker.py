@@ -769,3 +769,28 @@ def test_finish_reports_an_empty_input() -> None:
     assert [("empty-stream", Severity.WARNING, "capture.jsonl")] == [
         (f.rule, f.severity, f.file) for f in findings
     ]
+
+
+def test_a_tracker_without_snapshots_remembers_a_bounded_number_of_finished_steps() -> None:
+    """Memory stays bounded: the oldest finished steps are forgotten past the window."""
+    events = [*lifecycle("step_a"), *lifecycle("step_b"), *lifecycle("step_c")]
+    tracker = replay(events, keep_finished=False, remember_finished=2)
+    assert [None, "completed", "completed"] == [
+        tracker.status_of(step_id) for step_id in ("step_a", "step_b", "step_c")
+    ]
+    assert 3 == tracker.statuses["completed"]  # counting does not forget
+
+
+def test_a_repeated_terminal_event_within_the_window_is_still_after_terminal() -> None:
+    """Inside the window, an event for a finished step is reported as before."""
+    events = [*lifecycle("step_a"), *lifecycle("step_b"), completed("step_b")]
+    tracker = replay(events, keep_finished=False, remember_finished=1)
+    assert ["after-terminal"] == [f.rule for f in tracker.findings]
+
+
+def test_keeping_snapshots_remembers_every_finished_step() -> None:
+    """With keep_finished (the default) nothing is forgotten."""
+    events = [*lifecycle("step_a"), *lifecycle("step_b"), *lifecycle("step_c")]
+    tracker = replay(events, remember_finished=1)
+    assert {"step_a", "step_b", "step_c"} == set(tracker.steps)
+    assert "completed" == tracker.status_of("step_a")

@@ -9,7 +9,7 @@ kept: memory follows the steps in flight, not the length of the stream.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
@@ -26,6 +26,8 @@ from steplife.errors import InvalidStepError, SteplifeError
 __all__ = ["StreamError", "Tracker"]
 
 STEP_PREFIX: Final = "thread.run.step."
+REMEMBER_FINISHED: Final = 100_000
+"""How many finished steps a Tracker that keeps no snapshots remembers by default."""
 _TERMINAL_EVENTS: Final[Mapping[str, tuple[str, str]]] = {
     # event suffix -> (trigger, status)
     "completed": ("complete", "completed"),
@@ -81,6 +83,12 @@ class Tracker:
     `StreamError` before the event changes anything. Events that are not run-step
     events are counted and passed by. Call `finish` at the end of input to report
     steps left in progress.
+
+    ``keep_finished`` keeps every final snapshot (for `steps` and `snapshot`).
+    Without it, memory is bounded: a finished step leaves only its id and status,
+    for the ``after-terminal`` check, and only the most recent ``remember_finished``
+    of those are kept (None keeps them all). An event for a step finished longer
+    ago than that reads as a new step's (``unknown-step``, ``adopted-step``).
     """
 
     def __init__(
@@ -91,6 +99,7 @@ class Tracker:
         require_terminal: bool = False,
         keep_finished: bool = True,
         on_finished: Callable[[RunStep], None] | None = None,
+        remember_finished: int | None = REMEMBER_FINISHED,
     ) -> None:
         self.rules = rules
         self.strict = strict
@@ -103,6 +112,8 @@ class Tracker:
         self.statuses: Counter[str] = Counter()
         self._live: dict[str, _Live] = {}
         self._finished: dict[str, str] = {}
+        self._finish_order: deque[str] = deque()
+        self.remember_finished = None if keep_finished else remember_finished
         self._snapshots: dict[str, RunStep] = {}
         self._where: tuple[str | None, int, int] = (None, 0, 0)
         self._pending: list[Finding] = []
@@ -340,6 +351,12 @@ class Tracker:
     def _finish(self, step: RunStep) -> None:
         # The terminal payload is the truth the API sent: it becomes the snapshot.
         self._finished[step.id] = step.status
+        if self.remember_finished is not None:
+            # Forget the oldest finished steps: memory must not grow with the input.
+            order = self._finish_order
+            order.append(step.id)
+            if len(order) > self.remember_finished:
+                self._finished.pop(order.popleft(), None)
         self.statuses[step.status] += 1
         if self.keep_finished:
             self._snapshots[step.id] = step
