@@ -84,3 +84,36 @@ class Backend(Protocol):
     def close(self) -> None:
         """Close every connection."""
         ...
+
+
+def steps_query(
+    *,
+    placeholder: str,
+    snapshot: str,
+    run_id: str | None,
+    thread_id: str | None,
+    status: str | None,
+    created_before: int | None,
+    limit: int | None,
+) -> tuple[str, list[object]]:
+    """The SQL and parameters of `select_steps` for a backend's `placeholder` style.
+
+    `snapshot` is the backend's expression for the snapshot column as text.
+    """
+    where: list[str] = []
+    params: list[object] = []
+    for column, value in (("run_id", run_id), ("thread_id", thread_id), ("status", status)):
+        if value is not None:
+            where.append(f"{column} = {placeholder}")
+            params.append(value)
+    if created_before is not None:
+        where.append(f"created_at < {placeholder}")
+        params.append(created_before)
+    sql = f"SELECT step_id, version, {snapshot}, updated_at FROM steplife_steps"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at, step_id"
+    if limit is not None:
+        sql += f" LIMIT {placeholder}"
+        params.append(limit)
+    return sql, params

@@ -20,7 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from steplife.errors import StoreError
 from steplife.store import _schema
-from steplife.store._backend import Conflict, EventRow, LoggedRow, SnapshotRow, StepRow
+from steplife.store._backend import (
+    Conflict,
+    EventRow,
+    LoggedRow,
+    SnapshotRow,
+    StepRow,
+    steps_query,
+)
 from steplife.store._state import HistoryRow
 
 try:
@@ -233,22 +240,15 @@ class PostgresBackend:
         limit: int | None,
     ) -> list[StepRow]:
         """Snapshot rows matching every given filter, oldest ``created_at`` first."""
-        where: list[str] = []
-        params: list[object] = []
-        for column, value in (("run_id", run_id), ("thread_id", thread_id), ("status", status)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                params.append(value)
-        if created_before is not None:
-            where.append("created_at < %s")
-            params.append(created_before)
-        sql = "SELECT step_id, version, snapshot::text, updated_at FROM steplife_steps"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at, step_id"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
+        sql, params = steps_query(
+            placeholder="%s",
+            snapshot="snapshot::text",
+            run_id=run_id,
+            thread_id=thread_id,
+            status=status,
+            created_before=created_before,
+            limit=limit,
+        )
 
         def query(conn: psycopg.Connection[Any]) -> list[StepRow]:
             rows = conn.execute(sql, params).fetchall()

@@ -21,7 +21,14 @@ from typing import Final, TypeVar
 
 from steplife.errors import StoreError
 from steplife.store import _schema
-from steplife.store._backend import Conflict, EventRow, LoggedRow, SnapshotRow, StepRow
+from steplife.store._backend import (
+    Conflict,
+    EventRow,
+    LoggedRow,
+    SnapshotRow,
+    StepRow,
+    steps_query,
+)
 from steplife.store._state import HistoryRow
 
 __all__ = ["INSERT_EVENT", "SYNCHRONOUS", "UPSERT_STEP", "SQLiteBackend", "connect"]
@@ -239,22 +246,15 @@ class SQLiteBackend:
         limit: int | None,
     ) -> list[StepRow]:
         """Snapshot rows matching every given filter, oldest ``created_at`` first."""
-        where: list[str] = []
-        params: list[object] = []
-        for column, value in (("run_id", run_id), ("thread_id", thread_id), ("status", status)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if created_before is not None:
-            where.append("created_at < ?")
-            params.append(created_before)
-        sql = "SELECT step_id, version, snapshot, updated_at FROM steplife_steps"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at, step_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = steps_query(
+            placeholder="?",
+            snapshot="snapshot",
+            run_id=run_id,
+            thread_id=thread_id,
+            status=status,
+            created_before=created_before,
+            limit=limit,
+        )
         try:
             return self._reader.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
