@@ -593,14 +593,12 @@ def from_json(data: bytes | str, *, strict: bool = False, rules: Rules = DEFAULT
     """Like `from_dict`, from JSON text."""
     if not strict:
         try:
-            step: RunStep = _structure_fast(orjson.loads(data), RunStep)
-        except Exception:  # bad JSON or a bad step: the slow path says what is wrong
-            pass
+            loaded = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # `parse` below reports it
         else:
-            for finding in rules.check(step):
-                if finding.severity is Severity.ERROR:
-                    break
-            else:
+            step = _fast_load(loaded, rules)
+            if step is not None:
                 return step
     return _raise_unless_ok(parse(data, strict=strict, rules=rules))
 
