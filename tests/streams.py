@@ -228,17 +228,68 @@ def code_fragment(
 # -- other events ---------------------------------------------------------------------
 
 
-def run_event(status: str = "completed", run_id: str = RUN_ID) -> StreamEvent:
-    """A ``thread.run.<status>`` event: the Tracker must count it and pass it by."""
-    data = {
+RUN_ENDED: Final = FINISHED + 10
+"""When `run_event` ends a run: after every step of these tests has ended."""
+_RUN_END_STAMPS: Final = {
+    "cancelled": "cancelled_at",
+    "failed": "failed_at",
+    "completed": "completed_at",
+}
+
+
+def run_object(status: str = "queued", run_id: str = RUN_ID, **changes: Any) -> dict[str, Any]:
+    """A clean ``thread.run`` object of `status`, as the API sends it, then `changes`.
+
+    It carries what a run of that status carries (``started_at`` once started, its
+    end stamp, ``required_action`` for one function call while it waits, usage once
+    ended) and some of the run's other fields, which steplife reads past.
+    """
+    data: dict[str, Any] = {
         "id": run_id,
         "object": "thread.run",
         "created_at": CREATED - 2,
         "assistant_id": ASSISTANT_ID,
         "thread_id": THREAD_ID,
         "status": status,
+        "started_at": None if status == "queued" else CREATED - 1,
+        "expires_at": CREATED + 600,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "required_action": None,
+        "last_error": None,
+        "model": "gpt-4o",
+        "tools": [{"type": "function", "function": {"name": "lookup"}}],
+        "incomplete_details": None,
+        "usage": None,
     }
-    return f"thread.run.{status}", data
+    if status in _RUN_END_STAMPS:
+        data[_RUN_END_STAMPS[status]] = RUN_ENDED
+    if status in ("cancelled", "failed", "completed", "incomplete", "expired"):
+        data["usage"] = USAGE
+    if status == "requires_action":
+        call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        data["required_action"] = {
+            "type": "submit_tool_outputs",
+            "submit_tool_outputs": {"tool_calls": [call]},
+        }
+    if status == "failed":
+        data["last_error"] = SERVER_ERROR
+    if status == "incomplete":
+        data["incomplete_details"] = {"reason": "max_completion_tokens"}
+    data.update(changes)
+    return data
+
+
+def run_event(kind: str = "completed", run_id: str = RUN_ID, **changes: Any) -> StreamEvent:
+    """A clean ``thread.run.<kind>`` event (``created`` carries a queued run)."""
+    status = "queued" if kind == "created" else kind
+    return f"thread.run.{kind}", run_object(status, run_id, **changes)
+
+
+def run_start(run_id: str = RUN_ID) -> list[StreamEvent]:
+    """How a stream opens a run: created, queued, in_progress (steps may start then)."""
+    return [run_event(kind, run_id) for kind in ("created", "queued", "in_progress")]
 
 
 # -- encoding and replaying -----------------------------------------------------------

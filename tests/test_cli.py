@@ -30,6 +30,7 @@ from streams import (
     jsonl,
     lifecycle,
     run_event,
+    run_start,
     sse,
     tool_calls_delta,
     tool_details,
@@ -44,7 +45,14 @@ BROKEN_LINES = [
     (13, "error usage-before-completion [step_Fm4xQ9vKb2NzW7rLt3CdH8pJ]"),
     (15, "error malformed-event"),
 ]
-DANGLING = [run_event("created"), created(), in_progress(), run_event("requires_action"), DONE]
+DANGLING = [
+    *run_start(),
+    created(details=tool_details()),
+    in_progress(details=tool_details()),
+    tool_calls_delta(STEP_ID, function_fragment(0, call_id="call_1", name="f")),
+    run_event("requires_action"),
+    DONE,
+]
 
 
 class Run:
@@ -322,7 +330,7 @@ def test_require_terminal_makes_a_dangling_step_fail(steplife: Any, tmp_path: Pa
     assert steplife("validate", path).code == 0
     run = steplife("validate", "--require-terminal", path)
     assert run.code == 1
-    assert f"{path}:3: error dangling-step [{STEP_ID}]" in run.out
+    assert f"{path}:6: error dangling-step [{STEP_ID}]" in run.out
 
 
 def test_format_forces_a_reader_where_detection_fails(steplife: Any, tmp_path: Path) -> None:

@@ -21,12 +21,13 @@ from streams import (
     jsonl,
     lifecycle,
     run_event,
+    run_start,
     sse,
 )
 
 E, W = Severity.ERROR, Severity.WARNING
-CLEAN = [run_event("created"), *lifecycle(), run_event("completed"), DONE]
-DANGLING = [run_event("created"), created("step_2"), in_progress("step_2"), DONE]
+CLEAN = [*run_start(), *lifecycle(), run_event("completed"), DONE]
+DANGLING = [*run_start(), created("step_2"), in_progress("step_2"), DONE]
 BROKEN = [created(), delta("step_9", {"type": "message_creation"}), completed(), completed()]
 
 
@@ -136,7 +137,7 @@ def test_a_dangling_step_is_a_warning_and_counts_as_in_progress(tmp_path: Path) 
 def test_require_terminal_makes_a_dangling_step_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "dangling.sse", sse(DANGLING))
     report = validate_file(path, require_terminal=True)
-    assert [(f.rule, f.severity, f.line) for f in report.findings] == [("dangling-step", E, 7)]
+    assert [(f.rule, f.severity, f.line) for f in report.findings] == [("dangling-step", E, 13)]
     assert not Report(files=(report,)).valid
 
 

@@ -27,14 +27,21 @@ __all__ = [
     "Function",
     "FunctionToolCall",
     "ImageFile",
+    "IncompleteDetails",
     "LastError",
     "MessageCreation",
     "MessageCreationDetails",
     "Metadata",
+    "RequiredAction",
+    "RequiredFunction",
+    "RequiredToolCall",
+    "Run",
+    "RunStatus",
     "RunStep",
     "StepDetails",
     "StepStatus",
     "StepType",
+    "SubmitToolOutputs",
     "ToolCall",
     "ToolCallsDetails",
     "Usage",
@@ -42,6 +49,19 @@ __all__ = [
 
 StepStatus: TypeAlias = Literal["in_progress", "cancelled", "failed", "completed", "expired"]
 """Every status a run step can have; ``in_progress`` is the only non-terminal one."""
+
+RunStatus: TypeAlias = Literal[
+    "queued",
+    "in_progress",
+    "requires_action",
+    "cancelling",
+    "cancelled",
+    "failed",
+    "completed",
+    "incomplete",
+    "expired",
+]
+"""Every status a run can have; the last five are terminal."""
 
 StepType: TypeAlias = Literal["message_creation", "tool_calls"]
 """The two kinds of run step."""
@@ -66,6 +86,18 @@ TERMINAL_STATUSES: Final[frozenset[str]] = frozenset(STATUSES[1:])
 STEP_TYPES: Final[tuple[StepType, ...]] = ("message_creation", "tool_calls")
 LAST_ERROR_CODES: Final[frozenset[str]] = frozenset(("server_error", "rate_limit_exceeded"))
 RANKERS: Final[frozenset[str]] = frozenset(("auto", "default_2024_08_21"))
+RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
+    "queued",
+    "in_progress",
+    "requires_action",
+    "cancelling",
+    "cancelled",
+    "failed",
+    "completed",
+    "incomplete",
+    "expired",
+)
+RUN_TERMINAL_STATUSES: Final[frozenset[str]] = frozenset(RUN_STATUSES[4:])
 
 
 @attrs.define(kw_only=True)
@@ -260,3 +292,73 @@ class RunStep:
     def is_terminal(self) -> bool:
         """Whether the step has reached one of the four absorbing statuses."""
         return self.status != "in_progress"
+
+
+@attrs.define(kw_only=True)
+class RequiredFunction:
+    """The function the run asks the caller to run, with its JSON arguments."""
+
+    name: str
+    arguments: str
+
+
+@attrs.define(kw_only=True)
+class RequiredToolCall:
+    """One tool call a run waits for; its ``id`` is the id of a step's function call."""
+
+    id: str
+    type: str = "function"
+    function: RequiredFunction
+
+
+@attrs.define(kw_only=True)
+class SubmitToolOutputs:
+    """The tool calls whose outputs the run waits for."""
+
+    tool_calls: list[RequiredToolCall] = attrs.Factory(list)
+
+
+@attrs.define(kw_only=True)
+class RequiredAction:
+    """What a ``requires_action`` run waits for (today always ``submit_tool_outputs``)."""
+
+    type: str = "submit_tool_outputs"
+    submit_tool_outputs: SubmitToolOutputs | None = None
+
+
+@attrs.define(kw_only=True)
+class IncompleteDetails:
+    """Why a run ended ``incomplete`` (``max_completion_tokens`` or ``max_prompt_tokens``)."""
+
+    reason: str | None = None
+
+
+@attrs.define(kw_only=True)
+class Run:
+    """A ``thread.run`` object: the fields that decide its lifecycle and its steps'.
+
+    The API's run carries more (model, instructions, tools, ...); steplife reads
+    these fields, tolerates the others and does not write them back. Build one with
+    `RunLifecycle.create` or load one with `steplife.run_from_dict`.
+    """
+
+    id: str
+    object: str = "thread.run"
+    created_at: int
+    assistant_id: str
+    thread_id: str
+    status: RunStatus = "queued"
+    started_at: int | None = None
+    expires_at: int | None = None
+    cancelled_at: int | None = None
+    failed_at: int | None = None
+    completed_at: int | None = None
+    required_action: RequiredAction | None = None
+    last_error: LastError | None = None
+    incomplete_details: IncompleteDetails | None = None
+    usage: Usage | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the run has reached one of its five absorbing statuses."""
+        return self.status in RUN_TERMINAL_STATUSES

@@ -15,7 +15,17 @@ from typing import Any, Final
 
 import attrs
 
-from steplife._model import LAST_ERROR_CODES, RANKERS, STATUSES, FileSearchToolCall, RunStep
+from steplife._model import (
+    LAST_ERROR_CODES,
+    RANKERS,
+    RUN_STATUSES,
+    RUN_TERMINAL_STATUSES,
+    STATUSES,
+    FileSearchToolCall,
+    Run,
+    RunStep,
+    Usage,
+)
 from steplife.errors import SteplifeError, UnknownRuleError
 
 __all__ = ["CATALOGUE", "Finding", "Rule", "Rules", "Severity", "check"]
@@ -29,6 +39,7 @@ class Severity(enum.StrEnum):
 
 
 Check = Callable[[RunStep], str | None]
+RunCheck = Callable[[Run], str | None]
 
 
 @attrs.frozen
@@ -45,6 +56,17 @@ class Rule:
     """The step statuses the check can fire on; the others skip it (a speed-up only)."""
     reads: frozenset[str] = attrs.field(default=frozenset(), kw_only=True, eq=False, repr=False)
     """The step fields the check looks at: a change elsewhere cannot break it."""
+    run_check: RunCheck | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
+    """For a rule about a run (not a step): the check, given the run."""
+
+    @property
+    def scope(self) -> str:
+        """What the rule is about: ``step`` or ``run`` (entity rules), ``stream``."""
+        if self.check is not None:
+            return "step"
+        if self.run_check is not None:
+            return "run"
+        return "stream"
 
 
 @attrs.frozen(kw_only=True)
@@ -53,7 +75,7 @@ class Finding:
 
     ``path`` is a JSON path inside the step (``step_details.tool_calls[2].id``);
     ``file``, ``line`` (JSONL) and ``event_index`` (1-based, any format) locate the
-    event in a stream.
+    event in a stream; ``run_id`` names the run a run-level finding is about.
     """
 
     rule: str
@@ -64,6 +86,7 @@ class Finding:
     file: str | None = None
     line: int | None = None
     event_index: int | None = None
+    run_id: str | None = None
 
     @property
     def is_error(self) -> bool:
@@ -165,15 +188,7 @@ def _usage_missing(step: RunStep) -> str | None:
 
 
 def _usage_total(step: RunStep) -> str | None:
-    usage = step.usage
-    if usage is None:
-        return None
-    prompt, completion, total = usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
-    if min(prompt, completion, total) < 0:
-        return f"token counts must not be negative: {prompt}, {completion}, {total}"
-    if total != prompt + completion:
-        return f"total_tokens={total} but prompt_tokens + completion_tokens = {prompt + completion}"
-    return None
+    return _usage_problem(step.usage)
 
 
 def _error_without_failure(step: RunStep) -> str | None:
@@ -225,6 +240,109 @@ def _unknown_value(step: RunStep) -> str | None:
     if not problems:
         return None
     return "undocumented value: " + ", ".join(problems)
+
+
+# -- run rules ---------------------------------------------------------------------
+
+_RUN_OWN_STAMP: Final = {
+    "cancelled": "cancelled_at",
+    "failed": "failed_at",
+    "completed": "completed_at",
+}
+_RUN_STAMPS: Final = ("cancelled_at", "failed_at", "completed_at")
+_RUN_WAITING: Final = frozenset(("queued", "in_progress", "requires_action", "cancelling"))
+
+
+def _run_object_type(run: Run) -> str | None:
+    if run.object == "thread.run":
+        return None
+    return f"object is {run.object!r}, expected 'thread.run'"
+
+
+def _run_stamp_mismatch(run: Run) -> str | None:
+    # expired and incomplete runs have no stamp of their own (the API documents
+    # none); only the stamps of the other endings are refused on them.
+    own = _RUN_OWN_STAMP.get(run.status)
+    problems = []
+    for name, value in zip(
+        _RUN_STAMPS, (run.cancelled_at, run.failed_at, run.completed_at), strict=True
+    ):
+        if name == own and value is None:
+            problems.append(f"{name} is null")
+        elif name != own and value is not None:
+            if name == "completed_at" and run.status == "incomplete":
+                continue  # an incomplete run did finish: the API may stamp completed_at
+            problems.append(f"{name} is set")
+    if not problems:
+        return None
+    expected = f"exactly {own}" if own else "none of cancelled_at, failed_at, completed_at"
+    return f"run status {run.status!r} needs {expected}, but {' and '.join(problems)}"
+
+
+def _run_stamp_before_created(run: Run) -> str | None:
+    created = run.created_at
+    early = [
+        f"{name}={value}"
+        for name, value in (
+            ("started_at", run.started_at),
+            ("cancelled_at", run.cancelled_at),
+            ("failed_at", run.failed_at),
+            ("completed_at", run.completed_at),
+        )
+        if value is not None and value < created
+    ]
+    return f"{', '.join(early)} precedes created_at={created}" if early else None
+
+
+def _run_usage_before_terminal(run: Run) -> str | None:
+    if run.usage is None or run.status in RUN_TERMINAL_STATUSES:
+        return None
+    return f"usage is set while the run is {run.status}; it stays null until the run ends"
+
+
+def _usage_problem(usage: Usage | None) -> str | None:
+    if usage is None:
+        return None
+    prompt, completion, total = usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+    if min(prompt, completion, total) < 0:
+        return f"token counts must not be negative: {prompt}, {completion}, {total}"
+    if total != prompt + completion:
+        return f"total_tokens={total} but prompt_tokens + completion_tokens = {prompt + completion}"
+    return None
+
+
+def _run_usage_total(run: Run) -> str | None:
+    return _usage_problem(run.usage)
+
+
+def _run_required_action(run: Run) -> str | None:
+    waiting = run.status == "requires_action"
+    if waiting == (run.required_action is not None):
+        return None
+    if waiting:
+        return "the run requires action but required_action is null"
+    return f"required_action is set on a {run.status} run; only requires_action runs carry it"
+
+
+def _run_error_without_failure(run: Run) -> str | None:
+    if run.last_error is None or run.status == "failed":
+        return None
+    return f"last_error is set on a {run.status} run; only failed runs carry one"
+
+
+def _run_failure_without_error(run: Run) -> str | None:
+    if run.last_error is not None or run.status != "failed":
+        return None
+    return "the run failed without last_error"
+
+
+def _run_incomplete_details(run: Run) -> str | None:
+    incomplete = run.status == "incomplete"
+    if incomplete == (run.incomplete_details is not None):
+        return None
+    if incomplete:
+        return "the run is incomplete but incomplete_details is null"
+    return f"incomplete_details is set on a {run.status} run"
 
 
 E, W = Severity.ERROR, Severity.WARNING
@@ -323,22 +441,114 @@ _ALL_RULES: Final = (
     # Loading rules: found by the JSON loader.
     Rule("schema", E, "the JSON has every field, with the right JSON type and enum value"),
     Rule("unknown-key", E, "no undocumented keys (checked only when loading strictly)"),
-    # Stream rules: found by the Tracker, which sees the sequence.
-    Rule("malformed-event", E, "each event parses and its payload is a valid step or delta"),
+    # Run rules: checked on every run snapshot (`Rules.check_run`).
+    Rule(
+        "run-object-type",
+        E,
+        "a run's `object` is 'thread.run'",
+        run_check=_run_object_type,
+        statuses=_f(*RUN_STATUSES),
+    ),
+    Rule(
+        "run-stamp-mismatch",
+        E,
+        "a run's cancelled_at/failed_at/completed_at agree with its status",
+        run_check=_run_stamp_mismatch,
+        statuses=_f(*RUN_STATUSES),
+    ),
+    Rule(
+        "run-stamp-before-created",
+        E,
+        "no run stamp precedes the run's `created_at`",
+        run_check=_run_stamp_before_created,
+        statuses=_f(*RUN_STATUSES),
+    ),
+    Rule(
+        "run-usage-before-terminal",
+        E,
+        "a run's usage stays null until the run ends",
+        run_check=_run_usage_before_terminal,
+        statuses=_RUN_WAITING,
+    ),
+    Rule(
+        "run-usage-total",
+        E,
+        "a run's total = prompt + completion, none negative",
+        run_check=_run_usage_total,
+        statuses=_f(*RUN_STATUSES),
+    ),
+    Rule(
+        "run-required-action",
+        E,
+        "required_action is set exactly while the run requires action",
+        run_check=_run_required_action,
+        statuses=_f(*RUN_STATUSES),
+    ),
+    Rule(
+        "run-error-without-failure",
+        E,
+        "last_error only on failed runs",
+        run_check=_run_error_without_failure,
+        statuses=_f(*RUN_STATUSES) - {"failed"},
+    ),
+    Rule(
+        "run-failure-without-error",
+        W,
+        "a failed run has last_error",
+        run_check=_run_failure_without_error,
+        statuses=_f("failed"),
+    ),
+    Rule(
+        "run-incomplete-details",
+        E,
+        "incomplete_details is set exactly on incomplete runs",
+        run_check=_run_incomplete_details,
+        statuses=_f(*RUN_STATUSES),
+    ),
+    # Stream rules: found by the Tracker, which sees the sequence. The first ones
+    # apply to steps and runs alike.
+    Rule("malformed-event", E, "each event parses and its payload is a valid step, delta or run"),
     Rule("unknown-step", E, "a delta belongs to a step already seen"),
     Rule("adopted-step", W, "a step's first event is `created`"),
-    Rule("duplicate-created", E, "a step is created once"),
-    Rule("after-terminal", E, "no event for a step after its terminal event"),
+    Rule("duplicate-created", E, "a step or run is created once"),
+    Rule("after-terminal", E, "no event for a step or run after its terminal event"),
     Rule("status-mismatch", E, "the payload's status matches the event name"),
-    Rule("illegal-transition", E, "a status change follows the lifecycle machine"),
-    Rule("identity-changed", E, "run, thread, assistant, type and created_at never change"),
+    Rule("illegal-transition", E, "a status change follows the step or run machine"),
+    Rule(
+        "identity-changed",
+        E,
+        "a step's run, thread, assistant, type and created_at (a run's thread, "
+        "assistant and created_at) never change",
+    ),
     Rule("time-travel", E, "no stamp earlier than one already seen for the step"),
     Rule("delta-type-mismatch", E, "a delta's step_details.type equals the step's type"),
     Rule("snapshot-diverged", W, "the terminal step_details equal what the deltas built"),
     Rule("dangling-step", W, "every step reaches a terminal status by the end of input"),
     Rule("empty-stream", W, "an input holds at least one event"),
+    # Cross-entity rules: a step against its run, when the stream carries run events.
+    Rule(
+        "step-outside-run",
+        E,
+        "steps are created only while their run is in_progress, and none moves once it ended",
+    ),
+    Rule(
+        "run-finished-with-open-steps",
+        E,
+        "a run ends only after each of its steps ended",
+    ),
+    Rule(
+        "step-run-mismatch",
+        E,
+        "a step's thread_id and assistant_id are its run's",
+    ),
+    Rule("step-outlives-run", E, "no step stamp is later than its run's terminal stamp"),
+    Rule("expiry-not-propagated", W, "when a run expires, its open steps end expired"),
+    Rule(
+        "tool-calls-without-action",
+        W,
+        "a run requires action only with a function call in an in-progress step",
+    ),
 )
-
 CATALOGUE: Final[Mapping[str, Rule]] = {rule.code: rule for rule in _ALL_RULES}
 """Every rule steplife knows, by code."""
 
@@ -377,6 +587,9 @@ class Rules:
     _narrowed: dict[tuple[str, frozenset[str]], tuple[tuple[str, Severity, Check], ...]] = (
         attrs.field(init=False, repr=False, eq=False)
     )
+    _run_checks: dict[str, tuple[tuple[str, Severity, RunCheck], ...]] = attrs.field(
+        init=False, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         for code in (*self.ignore, *self.severity):
@@ -393,8 +606,19 @@ class Rules:
             )
             for status in STATUSES
         }
+        run_checks = {
+            status: tuple(
+                (rule.code, self.severity.get(rule.code, rule.severity), rule.run_check)
+                for rule in _ALL_RULES
+                if rule.run_check is not None
+                and rule.code not in self.ignore
+                and status in rule.statuses
+            )
+            for status in RUN_STATUSES
+        }
         object.__setattr__(self, "_checks", checks)
         object.__setattr__(self, "_narrowed", {})
+        object.__setattr__(self, "_run_checks", run_checks)
 
     def severity_of(self, code: str) -> Severity | None:
         """The severity `code` has under these rules, or None when it is ignored."""
@@ -432,6 +656,18 @@ class Rules:
                 )
         return findings
 
+    def check_run(self, run: Run) -> list[Finding]:
+        """Every run rule `run` breaks, in catalogue order; empty when it is clean."""
+        findings = []
+        # A status outside the Literal (from code that bypassed the loader) gets
+        # every rule that applies whatever the status.
+        for code, severity, rule_check in self._run_checks.get(run.status, ()):
+            if (message := rule_check(run)) is not None:
+                findings.append(
+                    Finding(rule=code, severity=severity, message=message, run_id=run.id)
+                )
+        return findings
+
     def _narrow(
         self, step: RunStep, changed: frozenset[str]
     ) -> tuple[tuple[str, Severity, Check], ...]:
@@ -455,6 +691,8 @@ class Rules:
 DEFAULT_RULES: Final = Rules()
 
 
-def check(step: RunStep, *, rules: Rules = DEFAULT_RULES) -> list[Finding]:
-    """Every rule `step` breaks, as findings, without raising."""
-    return rules.check(step)
+def check(entity: RunStep | Run, *, rules: Rules = DEFAULT_RULES) -> list[Finding]:
+    """Every rule `entity` (a step or a run) breaks, as findings, without raising."""
+    if type(entity) is Run:
+        return rules.check_run(entity)
+    return rules.check(entity)  # type: ignore[arg-type]

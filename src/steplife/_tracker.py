@@ -18,9 +18,10 @@ import attrs
 from steplife._events import Event
 from steplife._lifecycle import fire_unchecked
 from steplife._merge import MergeError, merge_delta
-from steplife._model import RunStep
+from steplife._model import Run, RunStep
 from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
-from steplife._wire import structure, structure_as, to_dict, unstructure
+from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX, RunBook, RunState
+from steplife._wire import structure, structure_as, structure_run, to_dict, unstructure
 from steplife.errors import InvalidStepError, SteplifeError
 
 __all__ = ["StreamError", "Tracker"]
@@ -66,6 +67,7 @@ class _Live:
     details: dict[str, Any] | None = None  # merged step_details, once a delta arrived
     latest_stamp: int = 0
     where: tuple[str | None, int, int] = (None, 0, 0)  # file, line, index of its last event
+    run: RunState | None = None  # its run, once a run event of it was seen
 
 
 def _identity(step: RunStep) -> tuple[str, str, str, str, int]:
@@ -80,9 +82,13 @@ class Tracker:
 
     In *collect* mode (the default) every finding is recorded in `findings` and the
     replay goes on; with ``strict=True`` the first error-level finding raises
-    `StreamError` before the event changes anything. Events that are not run-step
-    events are counted and passed by. Call `finish` at the end of input to report
-    steps left in progress.
+    `StreamError` before the event changes anything. Call `finish` at the end of
+    input to report steps left in progress.
+
+    ``thread.run.*`` events are followed too (unless ``follow_runs=False``): each
+    run goes through the run lifecycle, and its steps are checked against it
+    (``step-outside-run``, ``run-finished-with-open-steps``, ...). A step whose run
+    never appears is checked for itself alone. Other events are counted and passed by.
 
     ``keep_finished`` keeps every final snapshot (for `steps` and `snapshot`).
     Without it, memory is bounded: a finished step leaves only its id and status,
@@ -100,6 +106,7 @@ class Tracker:
         keep_finished: bool = True,
         on_finished: Callable[[RunStep], None] | None = None,
         remember_finished: int | None = REMEMBER_FINISHED,
+        follow_runs: bool = True,
     ) -> None:
         self.rules = rules
         self.strict = strict
@@ -117,6 +124,9 @@ class Tracker:
         self._snapshots: dict[str, RunStep] = {}
         self._where: tuple[str | None, int, int] = (None, 0, 0)
         self._pending: list[Finding] = []
+        self._runs = RunBook(self.remember_finished) if follow_runs else None
+        # Live steps by run id, so a run event finds its open steps without a scan.
+        self._live_by_run: dict[str, dict[str, _Live]] = {}
 
     # -- reading -----------------------------------------------------------------
 
@@ -162,6 +172,23 @@ class Tracker:
                 f"step {step_id!r}: merged deltas are invalid", problems
             ) from None
         return attrs.evolve(live.step, step_details=details)
+
+    @property
+    def runs(self) -> Mapping[str, Run]:
+        """The latest snapshot of every run followed (finished ones within the window)."""
+        if self._runs is None:
+            return {}
+        return {run_id: state.run for run_id, state in self._runs.states.items()}
+
+    @property
+    def run_statuses(self) -> Counter[str]:
+        """How many runs followed are (or ended) in each status."""
+        return Counter() if self._runs is None else Counter(self._runs.statuses)
+
+    @property
+    def steps_per_run(self) -> Counter[int]:
+        """How many runs followed had each number of steps (0 for a run with none seen)."""
+        return Counter() if self._runs is None else Counter(self._runs.steps_per_run)
 
     @property
     def valid(self) -> bool:
@@ -211,6 +238,8 @@ class Tracker:
                 self._delta(name, data)
             elif kind is not None:
                 self._snapshot_event(name, kind, data)
+            elif self._runs is not None and name in RUN_EVENT_STATUS:
+                self._run_event(name, data)
         except RecursionError:
             # Only a payload nested hundreds of levels deep gets here (orjson reads up
             # to 1024); every check runs before the state changes.
@@ -246,6 +275,13 @@ class Tracker:
             message = f"step {step_id!r} is still in_progress at the end of the input"
             self._note("dangling-step", message, step_id, severity=severity)
             findings.extend(self._commit())
+        if self._runs is not None:
+            for state, step_id in self._runs.unpropagated():
+                self._start(*state.where)
+                run_id = state.run.id
+                message = f"run {run_id!r} expired, but its step {step_id!r} never ended expired"
+                self._note("expiry-not-propagated", message, step_id, run_id=run_id)
+                findings.extend(self._commit())
         return findings
 
     # -- the event kinds ---------------------------------------------------------
@@ -256,6 +292,10 @@ class Tracker:
             if live is not None and live.details is None and live.raw == data:
                 # The very snapshot already checked (as `created` sends it, usually):
                 # checking it again could only repeat its findings.
+                if live.run is not None:
+                    self._cross(live.run, live.step, live.step.id, kind, new=False)
+                    if self._failed():
+                        return
                 live.where = self._where
                 return
         result = structure(data)
@@ -296,16 +336,23 @@ class Tracker:
                     f"{name} for step {step_id!r}, never created in this input: adopted",
                     step_id,
                 )
+            state = None if self._runs is None else self._runs.get(step.run_id)
+            if state is not None:
+                self._cross(state, step, step_id, kind, new=True)
             if self._failed():
                 return
+            if state is not None:
+                self._runs.attach(state)  # type: ignore[union-attr]  # state implies runs
             if kind in _TERMINAL_EVENTS:
-                self._finish(step)  # adopted already ended: nothing to move
+                self._finish(step, state)  # adopted already ended: nothing to move
             else:
-                self._adopt(step, data)
+                self._adopt(step, data, state)
             return
         if kind == "created":
             self._note("duplicate-created", f"step {step_id!r} was created before", step_id)
             return
+        if live.run is not None:
+            self._cross(live.run, step, step_id, kind, new=False)
         self._compare(live, step, name)
         if kind == "in_progress":
             # A payload with another status was reported above; it does not replace
@@ -346,10 +393,14 @@ class Tracker:
                 step.last_error,
             )
         del self._live[step.id]
-        self._finish(step)
+        if self._runs is not None:
+            self._unindex(live.identity[0], step.id)  # the run it was indexed under
+        self._finish(step, live.run)
 
-    def _finish(self, step: RunStep) -> None:
+    def _finish(self, step: RunStep, run: RunState | None) -> None:
         # The terminal payload is the truth the API sent: it becomes the snapshot.
+        if run is not None:
+            RunBook.step_ended(run, step)
         self._finished[step.id] = step.status
         if self.remember_finished is not None:
             # Forget the oldest finished steps: memory must not grow with the input.
@@ -377,6 +428,8 @@ class Tracker:
         if live is None:
             self._note("unknown-step", f"{name} for step {step_id!r}, never seen before", step_id)
             return
+        if live.run is not None:
+            self._cross(live.run, None, step_id, "delta", new=False)
         if details is None:
             return
         delta_type = details.get("type")
@@ -405,10 +458,68 @@ class Tracker:
 
     # -- helpers -----------------------------------------------------------------
 
-    def _adopt(self, step: RunStep, raw: dict[str, Any]) -> None:
+    def _adopt(self, step: RunStep, raw: dict[str, Any], run: RunState | None) -> None:
         live = _Live(step=step, raw=raw, identity=_identity(step), latest_stamp=_latest(step))
         live.where = self._where
+        live.run = run
         self._live[step.id] = live
+        if self._runs is not None:
+            self._live_by_run.setdefault(step.run_id, {})[step.id] = live
+
+    def _unindex(self, run_id: str, step_id: str) -> None:
+        group = self._live_by_run[run_id]
+        del group[step_id]
+        if not group:
+            del self._live_by_run[run_id]
+
+    # -- runs --------------------------------------------------------------------
+
+    def _cross(
+        self, state: RunState, step: RunStep | None, step_id: str, kind: str, *, new: bool
+    ) -> None:
+        runs = self._runs
+        assert runs is not None  # a step is linked to a run only when runs are followed
+        for problem in runs.check_step(state, step, step_id, kind, new=new):
+            self._note(problem.code, problem.message, problem.step_id, run_id=state.run.id)
+
+    def _run_event(self, name: str, data: Any) -> None:
+        runs = self._runs
+        assert runs is not None  # called only when runs are followed
+        result = structure_run(data)
+        if isinstance(result, list):
+            run_id = _str(data.get("id")) if type(data) is dict else None
+            for problem in result:
+                self._note(
+                    "malformed-event",
+                    self._label(name, problem.message),
+                    None,
+                    path=f"data.{problem.path}" if problem.path else "data",
+                    run_id=run_id,
+                )
+            return
+        run = result
+        for finding in self.rules.check_run(run):
+            self._pending.append(self._locate(finding))
+        expected = RUN_EVENT_STATUS[name]
+        if run.status != expected:
+            message = f"{name} carries status {run.status!r}, expected {expected!r}"
+            self._note("status-mismatch", message, None, run_id=run.id)
+        state = runs.get(run.id)
+        group = self._live_by_run.get(run.id, {})
+        open_steps = [(live.step, live.details) for live in group.values()]
+        orphans = [live.step for live in group.values() if live.run is None]
+        kind = name[len(RUN_PREFIX) :]
+        for found in runs.check_run_event(state, run, kind, open_steps, orphans):
+            self._note(found.code, found.message, found.step_id, run_id=run.id)
+        if self._failed():
+            return
+        if state is not None and (kind == "created" or state.run.is_terminal):
+            return  # a duplicate or a late event: the run stays as it was
+        state = runs.record_run(state, run, list(group), self._where)
+        for live in group.values():
+            if live.run is None:
+                live.run = state
+                runs.attach(state)
 
     def _compare(self, live: _Live, step: RunStep, name: str) -> None:
         identity = _identity(step)
@@ -449,6 +560,7 @@ class Tracker:
         *,
         severity: Severity | None = None,
         path: str | None = None,
+        run_id: str | None = None,
     ) -> None:
         """Record a finding of `code` at the current event, at its configured severity.
 
@@ -471,6 +583,7 @@ class Tracker:
                 file=file,
                 line=line or None,
                 event_index=index or None,
+                run_id=run_id,
             )
         )
 

@@ -50,6 +50,7 @@ from steplife._model import (
     FunctionToolCall,
     MessageCreationDetails,
     Metadata,
+    Run,
     RunStep,
     StepDetails,
     ToolCall,
@@ -60,10 +61,15 @@ from steplife.errors import InvalidStepError
 
 __all__ = [
     "Parsed",
+    "ParsedRun",
     "from_dict",
     "from_json",
     "make_converter",
     "parse",
+    "parse_run",
+    "run_from_dict",
+    "run_from_json",
+    "structure_run",
     "to_dict",
     "to_json",
 ]
@@ -82,7 +88,29 @@ _UNIONS: Final[Mapping[Any, Mapping[str, type]]] = {
 # Innermost first: cattrs binds the nested hooks when it generates a record's hook,
 # so a record registered before its children would write their nulls.
 _OMIT_IF_NULL: Final = (FileSearchResultContent, FileSearchResult, FileSearch)
-_TOLERATED_KEYS: Final = frozenset(("expires_at",))
+_TOLERATED_KEYS: Final[Mapping[type, frozenset[str]]] = {
+    RunStep: frozenset(("expires_at",)),
+    # A run's documented fields that do not bear on the lifecycle: read past, even
+    # when loading strictly (only keys the API does not document are reported).
+    Run: frozenset(
+        (
+            "model",
+            "instructions",
+            "tools",
+            "tool_resources",
+            "metadata",
+            "temperature",
+            "top_p",
+            "reasoning_effort",
+            "max_completion_tokens",
+            "max_prompt_tokens",
+            "truncation_strategy",
+            "response_format",
+            "tool_choice",
+            "parallel_tool_calls",
+        )
+    ),
+}
 
 
 class _WireTypeError(TypeError):
@@ -451,6 +479,8 @@ _DETAILED: Final = make_converter(detailed=True)
 _STRICT: Final = make_converter(detailed=True, strict=True)
 _structure_fast: Final = _FAST.get_structure_hook(RunStep)
 _unstructure: Final = _FAST.get_unstructure_hook(RunStep)
+_structure_run_fast: Final = _FAST.get_structure_hook(Run)
+_unstructure_run: Final = _FAST.get_unstructure_hook(Run)
 
 
 @attrs.frozen
@@ -496,13 +526,18 @@ def _problems(exc: BaseException, path: str) -> Iterator[Finding]:
         yield _schema(path or "$", str(exc) or type(exc).__name__)
 
 
-def _structure_detailed(data: Any, converter: cattrs.Converter) -> RunStep | list[Finding]:
+def _structure_detailed(
+    data: Any,
+    converter: cattrs.Converter,
+    cls: type[T] = RunStep,  # type: ignore[assignment]
+) -> T | list[Finding]:
     if type(data) is not dict:
         return [_schema("$", f"expected an object, got {_json_type(data)}")]
-    if converter is _STRICT and _TOLERATED_KEYS & data.keys():
-        data = {k: v for k, v in data.items() if k not in _TOLERATED_KEYS}
+    tolerated = _TOLERATED_KEYS[cls]
+    if converter is _STRICT and tolerated & data.keys():
+        data = {k: v for k, v in data.items() if k not in tolerated}
     try:
-        return converter.structure(data, RunStep)
+        return converter.structure(data, cls)
     except Exception as exc:
         return list(_problems(exc, "")) or [_schema("$", repr(exc))]
 
@@ -611,14 +646,88 @@ def _raise_unless_ok(parsed: Parsed) -> RunStep:
     return parsed.step
 
 
-def to_dict(step: RunStep) -> dict[str, Any]:
-    """The step as the API's JSON object (plain dicts, lists and scalars)."""
-    return _unstructure(step)  # type: ignore[no-any-return]
+def to_dict(value: RunStep | Run) -> dict[str, Any]:
+    """A step (or a run) as the API's JSON object (plain dicts, lists and scalars)."""
+    if type(value) is Run:
+        return _unstructure_run(value)  # type: ignore[no-any-return]
+    return _unstructure(value)  # type: ignore[no-any-return]
 
 
-def to_json(step: RunStep) -> bytes:
-    """The step as compact JSON bytes, in the API's key order."""
-    return orjson.dumps(_unstructure(step))
+def to_json(value: RunStep | Run) -> bytes:
+    """A step (or a run) as compact JSON bytes, in the API's key order."""
+    return orjson.dumps(to_dict(value))
+
+
+# -- runs -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ParsedRun:
+    """A loaded run together with every finding about it (see `Parsed`)."""
+
+    run: Run | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether a run was loaded and no finding is an error."""
+        return self.run is not None and not any(f.is_error for f in self.findings)
+
+
+def structure_run(data: Any, *, strict: bool = False) -> Run | list[Finding]:
+    """Load `data` as a run, or return the schema findings that prevent it.
+
+    A run's undocumented keys (model, tools, ...) are many and expected: they are
+    ignored unless `strict`.
+    """
+    if not strict:
+        try:
+            return _structure_run_fast(data, Run)  # type: ignore[no-any-return]
+        except Exception:
+            pass
+    return _structure_detailed(data, _STRICT if strict else _DETAILED, Run)
+
+
+def parse_run(
+    data: Mapping[str, Any] | bytes | str, *, strict: bool = False, rules: Rules = DEFAULT_RULES
+) -> ParsedRun:
+    """Load a run from a dict or JSON text and check it, never raising for bad data."""
+    if isinstance(data, bytes | str):
+        try:
+            data = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            return ParsedRun(None, (_schema("$", f"not valid JSON: {exc}"),))
+    result = structure_run(data)
+    if isinstance(result, list):
+        return ParsedRun(None, tuple(_graded(result, rules, None)))
+    findings: list[Finding] = []
+    if strict and isinstance(unknown := structure_run(data, strict=True), list):
+        findings = [attrs.evolve(f, run_id=result.id) for f in _graded(unknown, rules, None)]
+    return ParsedRun(result, (*findings, *rules.check_run(result)))
+
+
+def run_from_dict(
+    data: Mapping[str, Any], *, strict: bool = False, rules: Rules = DEFAULT_RULES
+) -> Run:
+    """Load a run from a JSON-like dict, checking every run rule.
+
+    Raises `InvalidStepError` listing every problem (with JSON paths) when the data
+    is not a valid run or breaks an error-level rule.
+    """
+    return _run_unless_ok(parse_run(data, strict=strict, rules=rules))
+
+
+def run_from_json(data: bytes | str, *, strict: bool = False, rules: Rules = DEFAULT_RULES) -> Run:
+    """Like `run_from_dict`, from JSON text."""
+    return _run_unless_ok(parse_run(data, strict=strict, rules=rules))
+
+
+def _run_unless_ok(parsed: ParsedRun) -> Run:
+    if parsed.run is None or not parsed.ok:
+        run_id = parsed.run.id if parsed.run is not None else None
+        what = f"run {run_id!r}" if run_id else "run"
+        raise InvalidStepError(f"invalid {what}", parsed.findings)
+    return parsed.run
 
 
 def unstructure(value: Any) -> Any:

@@ -8,7 +8,7 @@ steplife.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
     from steplife._rules import Finding
@@ -56,23 +56,32 @@ class InvalidStepError(SteplifeError, ValueError):
         super().__init__(f"{summary}:\n{_bullets(self.findings)}")
 
 
-class IllegalTransitionError(SteplifeError, ValueError):
-    """A trigger was fired that the lifecycle does not allow from the step's status.
+_TERMINAL: Final = {
+    "step": frozenset(("cancelled", "failed", "completed", "expired")),
+    "run": frozenset(("cancelled", "failed", "completed", "incomplete", "expired")),
+}
 
-    The step is left exactly as it was. `step_id`, `status` and `trigger` say what
-    was attempted.
+
+class IllegalTransitionError(SteplifeError, ValueError):
+    """A trigger was fired that the lifecycle does not allow from the current status.
+
+    The step (or run: `entity` says which) is left exactly as it was. `step_id` (the
+    run's id for a run), `status` and `trigger` say what was attempted.
     """
 
     rule = "illegal-transition"
     """The catalogue code of this refusal."""
 
-    def __init__(self, step_id: str, status: str, trigger: str) -> None:
+    def __init__(
+        self, step_id: str, status: str, trigger: str, *, entity: Literal["step", "run"] = "step"
+    ) -> None:
         self.step_id = step_id
         self.status = status
         self.trigger = trigger
-        terminal = status != "in_progress"
+        self.entity = entity
+        terminal = status in _TERMINAL[entity]
         hint = f"; {status!r} is terminal, no trigger leaves it" if terminal else ""
-        super().__init__(f"step {step_id!r}: cannot {trigger} from status {status!r}{hint}")
+        super().__init__(f"{entity} {step_id!r}: cannot {trigger} from status {status!r}{hint}")
 
 
 class UnknownRuleError(SteplifeError, KeyError):

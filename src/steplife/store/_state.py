@@ -89,7 +89,7 @@ def digest_of(event: str, payload: bytes) -> int:
 
 def _malformed(rules: Rules, event: Event) -> Item | None:
     """The item of an event the Tracker finds malformed (None if that rule is ignored)."""
-    tracker = Tracker(rules=rules, strict=True)
+    tracker = Tracker(rules=rules, strict=True, follow_runs=False)
     name, data, file, line, index, error = event
     try:
         if error is not None:
@@ -209,7 +209,7 @@ class StepState:
 
     def __init__(self, step_id: str, rules: Rules) -> None:
         self.step_id = step_id
-        self.tracker = Tracker(rules=rules, strict=True)
+        self.tracker = Tracker(rules=rules, strict=True, follow_runs=False)
         self.version = 0
         self.stored = 0
         self.base = 0

@@ -1,0 +1,377 @@
+"""Following runs in a stream, and the rules that tie steps to their run.
+
+The `Tracker` owns the stream; this module owns what it knows about runs: one
+`RunState` per run seen in ``thread.run.*`` events, the run machine's verdict on each
+status change, and the cross-entity checks. Every check here only *reads* state and
+returns problems; the Tracker notes them, decides (in strict mode) whether the event
+is refused, and only then calls the functions that change state. A stream with no
+run events never creates a `RunState`, and a step whose run was never seen is
+checked for itself alone, as before runs were followed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, NamedTuple
+
+import attrs
+
+from steplife._model import RUN_TERMINAL_STATUSES, Run, RunStep
+from steplife._run_lifecycle import run_trigger_between
+
+__all__ = [
+    "RUN_EVENT_STATUS",
+    "STEP_ADMISSION",
+    "Problem",
+    "RunBook",
+    "RunState",
+]
+
+RUN_PREFIX: Final = "thread.run."
+RUN_EVENT_STATUS: Final[Mapping[str, str]] = {
+    "thread.run.created": "queued",
+    **{
+        RUN_PREFIX + status: status
+        for status in (
+            "queued",
+            "in_progress",
+            "requires_action",
+            "cancelling",
+            "cancelled",
+            "failed",
+            "completed",
+            "incomplete",
+            "expired",
+        )
+    },
+}
+"""Each run event and the status its payload must carry."""
+
+_STEP_TERMINAL_KINDS: Final = frozenset(("completed", "failed", "cancelled", "expired"))
+_ALL_KINDS: Final = frozenset(("created", "in_progress", "delta", *_STEP_TERMINAL_KINDS))
+
+STEP_ADMISSION: Final[Mapping[str, frozenset[str]]] = {
+    "queued": _ALL_KINDS - {"created"},
+    "in_progress": _ALL_KINDS,
+    # Only the end of a step that was in progress when the run began to wait: the
+    # stream returned after the tool outputs are submitted opens with it.
+    "requires_action": _STEP_TERMINAL_KINDS,
+    "cancelling": _ALL_KINDS - {"created"},
+    "cancelled": frozenset(),
+    "failed": frozenset(),
+    "completed": frozenset(),
+    "incomplete": frozenset(),
+    # Only the expiry of a step that was still open when its run expired.
+    "expired": frozenset(("expired",)),
+}
+"""Which step events (by kind) each run status admits: how the two machines interlock.
+
+Kinds admitted in ``requires_action`` and ``expired`` are admitted only for the
+steps that were in progress when the run entered that status.
+"""
+
+_RUN_END_STAMP: Final = {
+    "cancelled": "cancelled_at",
+    "failed": "failed_at",
+    "completed": "completed_at",
+    "incomplete": "completed_at",
+}
+
+
+class Problem(NamedTuple):
+    """A broken rule found here, for the Tracker to note at the current event."""
+
+    code: str
+    message: str
+    step_id: str | None = None
+
+
+@attrs.define(eq=False)
+class RunState:
+    """What the Tracker knows about one run."""
+
+    run: Run
+    identity: tuple[str, str, int]
+    steps: int = 0
+    awaited: frozenset[str] | None = frozenset()
+    """Steps open when the run began to wait for tool outputs (None: not known)."""
+    expired_open: set[str] = attrs.Factory(set)
+    """Steps still open when the run expired, that have not ended expired since."""
+    latest_step: tuple[int, str] | None = None
+    """The latest stamp of the run's ended steps, and whose it is."""
+    where: tuple[str | None, int, int] = (None, 0, 0)
+
+    @property
+    def status(self) -> str:
+        """The run's status as of its last event."""
+        return self.run.status
+
+    @property
+    def end_stamp(self) -> int | None:
+        """The run's own terminal stamp, when it ended with one."""
+        return _end_stamp(self.run)
+
+
+def _end_stamp(run: Run) -> int | None:
+    name = _RUN_END_STAMP.get(run.status)
+    stamp: int | None = None if name is None else getattr(run, name)
+    return stamp
+
+
+def _identity(run: Run) -> tuple[str, str, int]:
+    return (run.thread_id, run.assistant_id, run.created_at)
+
+
+_IDENTITY_FIELDS: Final = ("thread_id", "assistant_id", "created_at")
+
+
+def _has_function_call(step: RunStep, details: Mapping[str, Any] | None) -> bool:
+    if details is not None:  # merged deltas: the SDK's plain dicts
+        calls = details.get("tool_calls") or ()
+        return any(type(c) is dict and c.get("type") == "function" for c in calls)
+    if step.step_details.type != "tool_calls":
+        return False
+    return any(call.type == "function" for call in step.step_details.tool_calls)
+
+
+def _step_end_stamp(step: RunStep) -> int:
+    latest = step.created_at
+    for stamp in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at):
+        if stamp is not None and stamp > latest:
+            latest = stamp
+    return latest
+
+
+class RunBook:
+    """Every run a Tracker follows, with the aggregates the reports show.
+
+    Finished runs are forgotten oldest first beyond `remember` (None keeps them all);
+    the counters keep counting them.
+    """
+
+    def __init__(self, remember: int | None) -> None:
+        self.remember = remember
+        self.states: dict[str, RunState] = {}
+        self.statuses: Counter[str] = Counter()
+        """How many runs are (or ended) in each status."""
+        self.steps_per_run: Counter[int] = Counter()
+        """How many runs have had each number of steps."""
+        self._ended: deque[str] = deque()
+
+    def get(self, run_id: str) -> RunState | None:
+        """The state of `run_id`, or None when no event of it was seen (or remembered)."""
+        return self.states.get(run_id)
+
+    # -- checks on a step event (read only) -------------------------------------
+
+    def check_step(
+        self, state: RunState, step: RunStep | None, step_id: str, kind: str, *, new: bool
+    ) -> Iterator[Problem]:
+        """What a step event of `kind` breaks against its run `state`.
+
+        `step` is the event's snapshot (None for a delta); `new` says the step was
+        never seen before this event.
+        """
+        status = state.status
+        if kind not in STEP_ADMISSION[status] or not self._admitted(state, step_id):
+            yield Problem("step-outside-run", self._outside(state, step_id, kind), step_id)
+        if step is None:
+            return
+        if new:
+            yield from _mismatch(state.run, step)
+        end = state.end_stamp
+        if end is not None and kind in _STEP_TERMINAL_KINDS:
+            stamp = _step_end_stamp(step)
+            if stamp > end:
+                yield Problem("step-outlives-run", _outlives(state.run, step_id, stamp), step_id)
+
+    @staticmethod
+    def _admitted(state: RunState, step_id: str) -> bool:
+        if state.status == "requires_action":
+            return state.awaited is None or step_id in state.awaited
+        if state.status == "expired":
+            return step_id in state.expired_open
+        return True
+
+    @staticmethod
+    def _outside(state: RunState, step_id: str, kind: str) -> str:
+        run, status = state.run.id, state.status
+        what = f"step {step_id!r} {'was created' if kind == 'created' else 'got ' + kind}"
+        if status in RUN_TERMINAL_STATUSES:
+            return f"{what} after its run {run!r} ended {status}"
+        if status == "requires_action":
+            return f"{what} while its run {run!r} waits for tool outputs (requires_action)"
+        return f"{what} while its run {run!r} is {status}"
+
+    # -- checks on a run event (read only) --------------------------------------
+
+    def check_run_event(
+        self,
+        state: RunState | None,
+        run: Run,
+        kind: str,
+        open_steps: Sequence[tuple[RunStep, Mapping[str, Any] | None]],
+        orphans: Iterable[RunStep],
+    ) -> Iterator[Problem]:
+        """What a run event carrying `run` breaks, against what is known so far.
+
+        `open_steps` are the run's steps in progress (each with its merged deltas),
+        `orphans` the live steps of this run not yet linked to it (it is new).
+        """
+        if state is None:
+            for step in orphans:
+                yield from _mismatch(run, step)
+            previous = None
+        else:
+            if kind == "created":
+                yield Problem("duplicate-created", f"run {run.id!r} was created before")
+                return
+            if state.run.is_terminal:
+                yield Problem(
+                    "after-terminal",
+                    f"thread.run.{kind} for run {run.id!r}, which already ended {state.status}",
+                )
+                return
+            if _identity(run) != state.identity:
+                changed = [
+                    f"{name} {before!r} -> {after!r}"
+                    for name, before, after in zip(
+                        _IDENTITY_FIELDS, state.identity, _identity(run), strict=True
+                    )
+                    if before != after
+                ]
+                yield Problem("identity-changed", f"run {run.id!r}: {', '.join(changed)}")
+            previous = state.status
+            if run.status != previous and run_trigger_between(previous, run.status) is None:
+                yield Problem(
+                    "illegal-transition",
+                    f"run {run.id!r}: {previous} -> {run.status} is not a transition "
+                    "of the run lifecycle",
+                )
+        if run.status == previous:
+            return
+        # A run first seen waiting (adopted) may wait for steps this input never showed.
+        if (
+            previous is not None
+            and run.status == "requires_action"
+            and not any(_has_function_call(step, details) for step, details in open_steps)
+        ):
+            yield Problem(
+                "tool-calls-without-action",
+                f"run {run.id!r} requires action, but none of its steps in progress "
+                "has a function call",
+            )
+        if run.is_terminal:
+            yield from self._ending(state, run, open_steps)
+
+    @staticmethod
+    def _ending(
+        state: RunState | None,
+        run: Run,
+        open_steps: Sequence[tuple[RunStep, Mapping[str, Any] | None]],
+    ) -> Iterator[Problem]:
+        if run.status != "expired":
+            # An expiring run's open steps are expiry-not-propagated's, at the end.
+            for step, _ in open_steps:
+                yield Problem(
+                    "run-finished-with-open-steps",
+                    f"run {run.id!r} ended {run.status} while step {step.id!r} "
+                    "is still in_progress",
+                    step.id,
+                )
+        end = _end_stamp(run)
+        if end is None:
+            return
+        candidates = [(step.created_at, step.id) for step, _ in open_steps]
+        if state is not None and state.latest_step is not None:
+            candidates.append(state.latest_step)
+        if candidates and (latest := max(candidates))[0] > end:
+            yield Problem("step-outlives-run", _outlives(run, latest[1], latest[0]), latest[1])
+
+    # -- changes (only once the event is accepted) ------------------------------
+
+    def record_run(
+        self,
+        state: RunState | None,
+        run: Run,
+        open_ids: list[str],
+        where: tuple[str | None, int, int],
+    ) -> RunState:
+        """Take `run` as the run's latest snapshot; return its state."""
+        if state is None:
+            state = self.states[run.id] = RunState(run=run, identity=_identity(run))
+            self.statuses[run.status] += 1
+            self.steps_per_run[0] += 1
+            previous = None
+        else:
+            previous = state.status
+            if run.status != previous:
+                self._move(previous, run.status)
+            state.run = run
+        state.where = where
+        if run.status != previous:
+            if run.status == "requires_action":
+                # Adopted while waiting: what it waits for is not known.
+                state.awaited = frozenset(open_ids) if previous is not None else None
+            elif run.status == "expired":
+                state.expired_open = set(open_ids)
+            if run.is_terminal:
+                self._ended.append(run.id)
+                if self.remember is not None and len(self._ended) > self.remember:
+                    self.states.pop(self._ended.popleft(), None)
+        return state
+
+    def attach(self, state: RunState) -> None:
+        """Count one more step for `state`'s run."""
+        self.steps_per_run[state.steps] -= 1
+        if not self.steps_per_run[state.steps]:
+            del self.steps_per_run[state.steps]
+        state.steps += 1
+        self.steps_per_run[state.steps] += 1
+
+    @staticmethod
+    def step_ended(state: RunState, step: RunStep) -> None:
+        """Note that a step of `state`'s run ended with the snapshot `step`."""
+        stamp = _step_end_stamp(step)
+        if state.latest_step is None or stamp > state.latest_step[0]:
+            state.latest_step = (stamp, step.id)
+        if step.status == "expired":
+            state.expired_open.discard(step.id)
+
+    def unpropagated(self) -> Iterator[tuple[RunState, str]]:
+        """Each expired run's steps that were open when it expired and never expired."""
+        for state in self.states.values():
+            for step_id in sorted(state.expired_open):
+                yield state, step_id
+
+    def _move(self, before: str, after: str) -> None:
+        self.statuses[before] -= 1
+        if not self.statuses[before]:
+            del self.statuses[before]
+        self.statuses[after] += 1
+
+
+def _mismatch(run: Run, step: RunStep) -> Iterator[Problem]:
+    different = [
+        f"{name} {theirs!r} (the run's is {ours!r})"
+        for name, theirs, ours in (
+            ("thread_id", step.thread_id, run.thread_id),
+            ("assistant_id", step.assistant_id, run.assistant_id),
+        )
+        if theirs != ours
+    ]
+    if different:
+        yield Problem(
+            "step-run-mismatch",
+            f"step {step.id!r} of run {run.id!r} has {' and '.join(different)}",
+            step.id,
+        )
+
+
+def _outlives(run: Run, step_id: str, stamp: int) -> str:
+    end = _end_stamp(run)
+    return (
+        f"step {step_id!r} has stamp {stamp}, later than its run {run.id!r} "
+        f"ended {run.status} at {end}"
+    )
