@@ -1,7 +1,8 @@
 """steplife: lifecycle validation for OpenAI Assistants run steps.
 
 A wire-exact `RunStep` record, one lifecycle machine that moves it from
-``in_progress`` to a terminal status, one catalogue of coded rules, and JSON both
+``in_progress`` to a terminal status, a `Run` record with a machine of its own, one
+catalogue of coded rules (steps, runs, and steps against their run), and JSON both
 ways. See the README for a tour.
 """
 
@@ -23,23 +24,42 @@ from steplife._model import (
     Function,
     FunctionToolCall,
     ImageFile,
+    IncompleteDetails,
     LastError,
     MessageCreation,
     MessageCreationDetails,
     Metadata,
+    RequiredAction,
+    RequiredFunction,
+    RequiredToolCall,
+    Run,
+    RunStatus,
     RunStep,
     StepDetails,
     StepStatus,
     StepType,
+    SubmitToolOutputs,
     ToolCall,
     ToolCallsDetails,
     Usage,
 )
 from steplife._rules import CATALOGUE, Finding, Rule, Rules, Severity, check
+from steplife._run_lifecycle import RunLifecycle, RunTrigger
 from steplife._tracker import StreamError, Tracker
 from steplife._validate import FileReport, Report, validate_file, validate_paths
 from steplife._version import __version__
-from steplife._wire import Parsed, from_dict, from_json, parse, to_dict, to_json
+from steplife._wire import (
+    Parsed,
+    ParsedRun,
+    from_dict,
+    from_json,
+    parse,
+    parse_run,
+    run_from_dict,
+    run_from_json,
+    to_dict,
+    to_json,
+)
 from steplife.errors import (
     ConflictError,
     IllegalTransitionError,
@@ -72,6 +92,7 @@ __all__ = [
     "FunctionToolCall",
     "IllegalTransitionError",
     "ImageFile",
+    "IncompleteDetails",
     "InputError",
     "InvalidStepError",
     "LastError",
@@ -80,10 +101,18 @@ __all__ = [
     "MessageCreationDetails",
     "Metadata",
     "Parsed",
+    "ParsedRun",
     "Report",
+    "RequiredAction",
+    "RequiredFunction",
+    "RequiredToolCall",
     "Rule",
     "Rules",
+    "Run",
+    "RunLifecycle",
+    "RunStatus",
     "RunStep",
+    "RunTrigger",
     "Severity",
     "StepDetails",
     "StepStatus",
@@ -92,6 +121,7 @@ __all__ = [
     "SteplifeWarning",
     "StoreError",
     "StreamError",
+    "SubmitToolOutputs",
     "ToolCall",
     "ToolCallsDetails",
     "Tracker",
@@ -104,7 +134,10 @@ __all__ = [
     "from_json",
     "open_input",
     "parse",
+    "parse_run",
     "read_events",
+    "run_from_dict",
+    "run_from_json",
     "system_clock",
     "to_dict",
     "to_json",

@@ -101,7 +101,7 @@ class _Payload:
 def _apply(event: EventData) -> None:
     """Stamp the run and set what the trigger carries; runs before the state moves."""
     run: Run = event.model  # type: ignore[assignment]  # transitions types it object
-    payload: _Payload = tuple(event.args)[0]
+    (payload,) = event.args  # the one argument every trigger is fired with
     assert event.transition is not None  # always set while a transition runs
     stamp = RUN_STAMP_OF.get(str(event.transition.dest))
     if stamp is not None:
