@@ -95,7 +95,7 @@ class RunState:
     identity: tuple[str, str, int]
     steps: int = 0
     awaited: frozenset[str] | None = frozenset()
-    """Steps open when the run began to wait for tool outputs (None: not known)."""
+    """Function-calling steps open when the run began to wait (None: not known)."""
     expired_open: set[str] = attrs.Factory(set)
     """Steps still open when the run expired, that have not ended expired since."""
     latest_step: tuple[int, str] | None = None
@@ -295,10 +295,13 @@ class RunBook:
         self,
         state: RunState | None,
         run: Run,
-        open_ids: list[str],
+        open_steps: Sequence[tuple[RunStep, Mapping[str, Any] | None]],
         where: tuple[str | None, int, int],
     ) -> RunState:
-        """Take `run` as the run's latest snapshot; return its state."""
+        """Take `run` as the run's latest snapshot; return its state.
+
+        `open_steps` are the run's steps in progress, each with its merged deltas.
+        """
         if state is None:
             state = self.states[run.id] = RunState(run=run, identity=_identity(run))
             self.statuses[run.status] += 1
@@ -312,10 +315,15 @@ class RunBook:
         state.where = where
         if run.status != previous:
             if run.status == "requires_action":
-                # Adopted while waiting: what it waits for is not known.
-                state.awaited = frozenset(open_ids) if previous is not None else None
+                # What the run waits for: its steps calling functions. Adopted while
+                # waiting, it may wait for steps this input never showed.
+                state.awaited = (
+                    frozenset(s.id for s, details in open_steps if _has_function_call(s, details))
+                    if previous is not None
+                    else None
+                )
             elif run.status == "expired":
-                state.expired_open = set(open_ids)
+                state.expired_open = {step.id for step, _ in open_steps}
             if run.is_terminal:
                 self._ended.append(run.id)
                 if self.remember is not None and len(self._ended) > self.remember:

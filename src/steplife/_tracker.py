@@ -515,7 +515,7 @@ class Tracker:
             return
         if state is not None and (kind == "created" or state.run.is_terminal):
             return  # a duplicate or a late event: the run stays as it was
-        state = runs.record_run(state, run, list(group), self._where)
+        state = runs.record_run(state, run, open_steps, self._where)
         for live in group.values():
             if live.run is None:
                 live.run = state
