@@ -34,7 +34,7 @@ unit: $(STAMP)
 ## demo: validate the bundled example captures
 demo: $(STAMP)
 	@$(BIN)/steplife validate examples/*.sse examples/*.jsonl; status=$$?; echo; \
-	if [ $$status -eq 1 ]; then echo "exit status 1: broken.jsonl is broken on purpose, as examples/README.md says"; \
+	if [ $$status -eq 1 ]; then echo "exit status 1: broken.jsonl and broken-runs.jsonl are broken on purpose, as examples/README.md says"; \
 	else echo "unexpected exit status $$status"; exit 1; fi
 
 ## bench: the benchmarks, written to docs/benchmarks.md

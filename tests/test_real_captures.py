@@ -228,10 +228,10 @@ def test_the_failed_step_example_has_only_its_usage_warning() -> None:
     assert report.statuses == {"failed": 1}
 
 
-def documented_defects() -> list[tuple[int, str, str | None]]:
-    """The defects table of examples/README.md: line, rule code, and the step it names."""
+def documented_defects(name: str = "broken.jsonl") -> list[tuple[int, str, str | None]]:
+    """A defects table of examples/README.md: line, rule code, and the step it names."""
     text = (EXAMPLES / "README.md").read_text()
-    table = text.split("## Defects in `broken.jsonl`", 1)[1]
+    table = text.split(f"## Defects in `{name}`", 1)[1].split("\n## ", 1)[0]
     defects = []
     for match in re.finditer(r"(?m)^\| (\d+) \| (.*) \| `([a-z-]+)` \|$", table):
         step = re.search(r"`(step_\w+)`", match.group(2))
@@ -245,3 +245,35 @@ def test_the_broken_example_reports_exactly_the_documented_defects() -> None:
     report = validate_file(str(BROKEN_EXAMPLE))
     assert [(f.line, f.rule, f.step_id) for f in report.findings] == defects
     assert all(f.severity is E for f in report.findings)
+
+
+def test_the_broken_runs_example_reports_the_documented_defects_and_two_warnings() -> None:
+    defects = documented_defects("broken-runs.jsonl")
+    assert len(defects) == 4
+    report = validate_file(str(EXAMPLES / "broken-runs.jsonl"))
+    errors = [(f.line, f.rule, f.step_id) for f in report.findings if f.severity is E]
+    warnings = [(f.line, f.rule) for f in report.findings if f.severity is W]
+    assert errors == defects
+    assert warnings == [(17, "dangling-step"), (19, "expiry-not-propagated")]
+
+
+@pytest.mark.parametrize("prefix", TOOL_CALL_PAIRS)
+def test_both_halves_of_a_tool_call_follow_one_run_to_its_end(prefix: str) -> None:
+    tracker = Tracker()
+    for half in pair_of(prefix):
+        tracker.consume(events_of(half))
+    tracker.finish()
+    ((run_id, run),) = tracker.runs.items()
+    assert tracker.run_statuses == {"completed": 1}
+    assert tracker.steps_per_run == {2: 1}
+    assert run.completed_at is not None
+    assert all(step.run_id == run_id for step in tracker.steps.values())
+    assert max(step.completed_at or 0 for step in tracker.steps.values()) <= run.completed_at
+
+
+@pytest.mark.parametrize("name", params(LIVE))
+def test_every_live_capture_is_clean_with_or_without_following_runs(name: str) -> None:
+    followed = Tracker().consume(events_of(real(name)))
+    alone = Tracker(follow_runs=False).consume(events_of(real(name)))
+    assert followed.findings == alone.findings
+    assert followed.statuses == alone.statuses
