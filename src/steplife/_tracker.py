@@ -292,7 +292,7 @@ class Tracker:
             if live is not None and live.details is None and live.raw == data:
                 # The very snapshot already checked (as `created` sends it, usually):
                 # checking it again could only repeat its findings.
-                if live.run is not None:
+                if live.run is not None and live.run.run.status != "in_progress":
                     self._cross(live.run, live.step, live.step.id, kind, new=False)
                     if self._failed():
                         return
@@ -351,7 +351,7 @@ class Tracker:
         if kind == "created":
             self._note("duplicate-created", f"step {step_id!r} was created before", step_id)
             return
-        if live.run is not None:
+        if live.run is not None and live.run.run.status != "in_progress":
             self._cross(live.run, step, step_id, kind, new=False)
         self._compare(live, step, name)
         if kind == "in_progress":
@@ -428,7 +428,7 @@ class Tracker:
         if live is None:
             self._note("unknown-step", f"{name} for step {step_id!r}, never seen before", step_id)
             return
-        if live.run is not None:
+        if live.run is not None and live.run.run.status != "in_progress":
             self._cross(live.run, None, step_id, "delta", new=False)
         if details is None:
             return
@@ -477,6 +477,11 @@ class Tracker:
     def _cross(
         self, state: RunState, step: RunStep | None, step_id: str, kind: str, *, new: bool
     ) -> None:
+        """Check a step event against its run.
+
+        A known step of a run in progress can break nothing here (that status admits
+        every step event and no stamp limits it yet): callers skip the call then.
+        """
         runs = self._runs
         assert runs is not None  # a step is linked to a run only when runs are followed
         for problem in runs.check_step(state, step, step_id, kind, new=new):
