@@ -42,9 +42,11 @@ bench: $(STAMP)
 	STEPLIFE_BENCH_POSTGRES_DSN="$${STEPLIFE_BENCH_POSTGRES_DSN:-postgresql://postgres@127.0.0.1:5432/test}" \
 	$(BIN)/python -m benchmarks.run --write docs/benchmarks.md
 
-## diagrams: regenerate docs/diagrams/ from the machine definition
+## diagrams: regenerate docs/diagrams/ from the machine definitions
 diagrams: $(STAMP)
-	$(BIN)/steplife diagram > docs/diagrams/run-step.mmd
+	$(BIN)/steplife diagram step > docs/diagrams/run-step.mmd
+	$(BIN)/steplife diagram run > docs/diagrams/run.mmd
+	$(BIN)/steplife diagram interlock > docs/diagrams/interlock.mmd
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .coverage

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from steplife import CATALOGUE, __version__, from_json
+from steplife._diagram import DIAGRAMS
 from steplife.cli import main
 from streams import (
     BROKEN_EXAMPLE,
@@ -640,3 +641,170 @@ def test_forcing_sse_on_a_jsonl_file_is_an_input_error(steplife: Any, tmp_path: 
     assert 2 == run.code
     assert "no SSE event" in run.err
     assert 1 == len(run.err.strip().splitlines())
+
+
+# -- runs in the reports -----------------------------------------------------------------
+
+
+RUN_ENDS_WITH_STEP_OPEN = [*run_start(), created(), in_progress(), run_event("completed"), DONE]
+RUN_EXPIRES_WITH_STEP_OPEN = [*run_start(), created(), in_progress(), run_event("expired"), DONE]
+STEPS_ALONE = [*lifecycle(), DONE]
+NO_RUNS = {"total": 0, "by_status": {}, "steps_per_run": {}}
+
+
+def test_json_output_counts_runs_by_status_and_steps_per_run(steplife: Any) -> None:
+    """The examples' five runs: one per input, broken.jsonl's cut short while in progress."""
+    report = steplife("validate", "--output", "json", BROKEN, *VALID).json()
+    assert report["runs"] == {
+        "total": 5,
+        "by_status": {"in_progress": 1, "completed": 2, "failed": 1, "expired": 1},
+        "steps_per_run": {"1": 3, "2": 1, "3": 1},
+    }
+    assert list(report["runs"]["steps_per_run"]) == ["1", "2", "3"]
+
+
+def test_json_output_without_run_events_has_empty_runs(steplife: Any, tmp_path: Path) -> None:
+    report = steplife(
+        "validate", "--output", "json", write(tmp_path, "s.jsonl", jsonl(STEPS_ALONE))
+    )
+    assert report.json()["runs"] == NO_RUNS
+    assert report.json()["steps"] == {"total": 1, "by_status": {"completed": 1}}
+
+
+def documented_fields() -> list[str]:
+    """The field paths the JSON table of docs/cli.md documents (``files[]``, ``runs.total``)."""
+    section = (REPO / "docs" / "cli.md").read_text(encoding="utf-8").split("## JSON output")[1]
+    section = section.split("\n## ", 1)[0]
+    return re.findall(r"(?m)^\| `([a-z_\[\].]+)` \|", section)
+
+
+def resolve(report: Any, path: str) -> bool:
+    """Whether the documented `path` (``a.b``, ``a[].b``) exists in `report`."""
+    values = [report]
+    for part in path.split("."):
+        many = part.endswith("[]")
+        key = part.removesuffix("[]")
+        if not all(isinstance(v, dict) and key in v for v in values):
+            return False
+        values = [v[key] for v in values]
+        if many:
+            values = [item for v in values for item in v]
+    return True
+
+
+def test_every_documented_json_field_is_in_the_output_and_every_key_documented(
+    steplife: Any,
+) -> None:
+    """docs/cli.md's field table and the real output agree, the runs fields included."""
+    report = steplife("validate", "--output", "json", BROKEN, *VALID).json()
+    fields = documented_fields()
+
+    assert {"runs.total", "runs.by_status", "runs.steps_per_run"} <= set(fields)
+    assert [field for field in fields if not resolve(report, field)] == []
+    assert {field.split(".")[0].removesuffix("[]") for field in fields} == set(report)
+    assert {f.split(".")[1] for f in fields if f.startswith("runs.")} == set(report["runs"])
+
+
+def test_text_output_shows_runs_by_status_and_a_steps_per_run_histogram(steplife: Any) -> None:
+    run = steplife("validate", BROKEN, *VALID)
+    rows = {
+        tuple(cell.strip() for cell in line.strip("│ ").split("│"))
+        for line in run.out.splitlines()
+        if line.startswith("│")
+    }
+    assert ("runs", "5") in rows
+    assert ("run status completed", "2") in rows
+    assert ("run status in_progress", "1") in rows
+    assert "steps per run" in run.out
+    # 3 runs with one step get the full bar; one run with 2 (or 3) steps a third of it.
+    assert ("1", "3", "█" * 20) in rows
+    assert ("2", "1", "█" * 7) in rows
+    assert ("3", "1", "█" * 7) in rows
+
+
+def test_text_output_without_run_events_shows_no_runs(steplife: Any, tmp_path: Path) -> None:
+    run = steplife("validate", write(tmp_path, "steps.sse", sse(STEPS_ALONE)))
+    assert run.code == 0
+    assert "status completed" in run.out
+    assert "run status" not in run.out
+    assert "│ runs " not in run.out
+    assert "steps per run" not in run.out
+
+
+def test_run_rules_can_be_ignored(steplife: Any, tmp_path: Path) -> None:
+    path = write(tmp_path, "open.jsonl", jsonl(RUN_ENDS_WITH_STEP_OPEN))
+    run = steplife("validate", path)
+    assert run.code == 1
+    assert f"{path}:6: error run-finished-with-open-steps [{STEP_ID}]" in run.out
+
+    ignored = steplife(
+        "validate", "--output", "json", "--ignore", "run-finished-with-open-steps", path
+    )
+    assert ignored.code == 0
+    assert "run-finished-with-open-steps" not in ignored.json()["findings_by_rule"]
+
+
+def test_run_rules_take_a_severity(steplife: Any, tmp_path: Path) -> None:
+    open_at_end = write(tmp_path, "open.jsonl", jsonl(RUN_ENDS_WITH_STEP_OPEN))
+    expired = write(tmp_path, "expired.jsonl", jsonl(RUN_EXPIRES_WITH_STEP_OPEN))
+
+    softened = steplife(
+        "validate", "--severity", "run-finished-with-open-steps=warning", open_at_end
+    )
+    assert softened.code == 0
+    assert ": warning run-finished-with-open-steps [" in softened.out
+
+    assert steplife("validate", expired).code == 0  # expiry-not-propagated is a warning
+    hardened = steplife("validate", "--severity", "expiry-not-propagated=error", expired)
+    assert hardened.code == 1
+    assert f": error expiry-not-propagated [{STEP_ID}]" in hardened.out
+
+
+def test_strict_stops_at_a_run_rule(steplife: Any, tmp_path: Path) -> None:
+    path = write(tmp_path, "open.jsonl", jsonl(RUN_ENDS_WITH_STEP_OPEN))
+    run = steplife("validate", "--output", "json", "--strict", path)
+    assert run.code == 1
+    assert [(f["rule"], f["line"]) for f in run.json()["findings"]] == [
+        ("run-finished-with-open-steps", 6)
+    ]
+
+
+# -- diagram and rules: the choices ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(DIAGRAMS))
+def test_diagram_name_prints_that_committed_diagram(steplife: Any, name: str) -> None:
+    run = steplife("diagram", name)
+    assert run.code == 0
+    assert (REPO / DIAGRAMS[name].path).read_text(encoding="utf-8") == run.out
+
+
+def test_diagram_without_a_name_is_the_step_diagram(steplife: Any) -> None:
+    assert steplife("diagram").out == steplife("diagram", "step").out
+    assert "  in_progress --> completed: complete" in steplife("diagram").out.splitlines()
+
+
+def test_an_unknown_diagram_exits_2_naming_the_choices(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["diagram", "flowchart"])
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'flowchart'" in err
+    assert all(f"'{name}'" in err for name in DIAGRAMS)
+
+
+def test_rules_shows_each_rule_s_scope_and_never_cuts_a_code(steplife: Any) -> None:
+    run = steplife("rules")
+    scopes = {}
+    for rule in CATALOGUE.values():
+        row = re.search(rf"(?m)^│ {re.escape(rule.code)} +│ (\w+) +│ (\w+) +│", run.out)
+        assert row is not None, rule.code
+        scopes[rule.code] = row.group(1)
+        assert row.group(2) == rule.severity.value
+    assert scopes == {code: rule.scope for code, rule in CATALOGUE.items()}
+    assert {"step", "run", "load", "stream"} == set(scopes.values())
+    assert scopes["schema"] == "load"
+    assert scopes["run-object-type"] == "run"
+    assert scopes["step-outside-run"] == "stream"

@@ -213,7 +213,7 @@ def test_mangled_input_never_raises_anything_but_invalid_step(data: Any, strict:
 def test_fast_and_detailed_loaders_agree(data: Any) -> None:
     """The fast path accepts exactly what the detailed converter accepts, with equal results."""
     fast = _wire.structure(data)
-    detailed = _wire._structure_detailed(data, _wire._DETAILED)
+    detailed = _wire._structure_detailed(data, _wire._DETAILED, RunStep)
 
     if isinstance(detailed, list):
         assert isinstance(fast, list)

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from steplife import Finding, Rules, Severity
 from steplife._validate import FileReport, Report, validate_file, validate_paths
@@ -25,6 +27,17 @@ from streams import (
     sse,
 )
 
+STEPS_ALONE = [*lifecycle(), *lifecycle("step_2", status="failed"), DONE]
+TWO_RUNS = [
+    *run_start(),
+    *lifecycle(),
+    *lifecycle("step_2"),
+    run_event("completed"),
+    *run_start("run_2"),
+    run_event("failed", "run_2"),
+    DONE,
+]
+
 E, W = Severity.ERROR, Severity.WARNING
 CLEAN = [*run_start(), *lifecycle(), run_event("completed"), DONE]
 DANGLING = [*run_start(), created("step_2"), in_progress("step_2"), DONE]
@@ -40,7 +53,13 @@ def write(tmp_path: Path, name: str, data: bytes) -> str:
 def test_a_clean_capture_reports_its_events_and_statuses_and_no_finding(tmp_path: Path) -> None:
     path = write(tmp_path, "clean.sse", sse(CLEAN))
     assert validate_file(path) == FileReport(
-        file=path, events=len(CLEAN), statuses={"completed": 1}, dangling=0, findings=()
+        file=path,
+        events=len(CLEAN),
+        statuses={"completed": 1},
+        dangling=0,
+        findings=(),
+        run_statuses={"completed": 1},
+        steps_per_run={1: 1},
     )
 
 
@@ -217,3 +236,83 @@ def test_wrap_sees_every_input_by_name_before_it_is_read(tmp_path: Path) -> None
     report = validate_paths(paths, wrap=wrap)
     assert seen == paths
     assert report.valid
+
+
+# -- runs -------------------------------------------------------------------------------
+
+
+def test_an_input_without_run_events_reports_no_runs(tmp_path: Path) -> None:
+    """Steps alone are counted as before; the runs' counters stay empty."""
+    report = validate_file(write(tmp_path, "steps.jsonl", jsonl(STEPS_ALONE)))
+
+    assert report.statuses == {"completed": 1, "failed": 1}
+    assert report.run_statuses == {}
+    assert report.steps_per_run == {}
+    assert Report(files=(report,)).runs_by_status == {}
+    assert Report(files=(report,)).steps_per_run == {}
+
+
+def test_runs_are_counted_by_last_status_with_their_steps(tmp_path: Path) -> None:
+    """Two steps in run_1 (completed); run_2 failed before any step: it counts under 0."""
+    report = validate_file(write(tmp_path, "runs.jsonl", jsonl(TWO_RUNS)))
+
+    assert report.findings == ()
+    assert report.run_statuses == {"completed": 1, "failed": 1}
+    assert report.steps_per_run == {0: 1, 2: 1}
+
+
+def test_a_run_left_unfinished_counts_under_its_last_status(tmp_path: Path) -> None:
+    """The input ends while the run waits for tool outputs: it counts as requires_action."""
+    events = [*run_start(), run_event("requires_action"), DONE]
+    report = validate_file(write(tmp_path, "waiting.sse", sse(events)))
+
+    assert report.run_statuses == {"requires_action": 1}
+    assert report.steps_per_run == {0: 1}
+
+
+def test_the_report_merges_runs_over_every_input(tmp_path: Path) -> None:
+    """Statuses add up; the histogram adds up per number of steps, fewest first."""
+    paths = [
+        write(tmp_path, "runs.jsonl", jsonl(TWO_RUNS)),
+        write(tmp_path, "clean.sse", sse(CLEAN)),
+        write(tmp_path, "steps.jsonl", jsonl(STEPS_ALONE)),
+        str(tmp_path / "missing.sse"),
+        write(tmp_path, "dangling.sse", sse(DANGLING)),
+    ]
+    report = validate_paths(paths)
+
+    assert report.runs_by_status == {"completed": 2, "failed": 1, "in_progress": 1}
+    assert report.steps_per_run == {0: 1, 1: 2, 2: 1}
+    assert list(report.steps_per_run) == sorted(report.steps_per_run)
+    assert report.files[3].run_statuses == {}  # the unreadable input
+
+
+def test_runs_survive_the_trip_through_worker_processes(tmp_path: Path) -> None:
+    """--jobs sends FileReports between processes: the runs' counters come back intact."""
+    paths = [write(tmp_path, "runs.jsonl", jsonl(TWO_RUNS)), write(tmp_path, "c.sse", sse(CLEAN))]
+    report = validate_paths(paths, jobs=2)
+
+    assert report == validate_paths(paths, jobs=1)
+    assert report.steps_per_run == {0: 1, 1: 1, 2: 1}
+
+
+statuses = st.dictionaries(st.sampled_from(["completed", "failed", "expired"]), st.integers(1, 9))
+histograms = st.dictionaries(st.integers(0, 50), st.integers(1, 9))
+
+
+@given(st.lists(st.tuples(statuses, histograms), max_size=6))
+def test_merged_run_counts_are_the_sums_of_each_input(
+    inputs: list[tuple[dict[str, int], dict[int, int]]],
+) -> None:
+    """Whatever the inputs, the report's runs are the per-input counts added up."""
+    files = tuple(
+        FileReport(file=f"f{i}", run_statuses=runs, steps_per_run=steps)
+        for i, (runs, steps) in enumerate(inputs)
+    )
+    report = Report(files=files)
+
+    assert sum(report.runs_by_status.values()) == sum(sum(r.values()) for r, _ in inputs)
+    assert sum(report.steps_per_run.values()) == sum(sum(h.values()) for _, h in inputs)
+    for steps, count in report.steps_per_run.items():
+        assert count == sum(h.get(steps, 0) for _, h in inputs)
+    assert list(report.steps_per_run) == sorted(report.steps_per_run)

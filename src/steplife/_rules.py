@@ -58,15 +58,21 @@ class Rule:
     """The step fields the check looks at: a change elsewhere cannot break it."""
     run_check: RunCheck | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
     """For a rule about a run (not a step): the check, given the run."""
+    found_by: str | None = attrs.field(default=None, kw_only=True, eq=False, repr=False)
+    """What finds a rule with no check function: ``load`` (the JSON loader) or the stream."""
 
     @property
     def scope(self) -> str:
-        """What the rule is about: ``step`` or ``run`` (entity rules), ``stream``."""
+        """Where the rule applies.
+
+        ``step`` or ``run`` (checks of one object), ``load`` (the JSON loader's), or
+        ``stream`` (found by the Tracker in a sequence of events).
+        """
         if self.check is not None:
             return "step"
         if self.run_check is not None:
             return "run"
-        return "stream"
+        return self.found_by or "stream"
 
 
 @attrs.frozen(kw_only=True)
@@ -346,6 +352,7 @@ def _run_incomplete_details(run: Run) -> str | None:
 
 
 E, W = Severity.ERROR, Severity.WARNING
+_ANY_RUN_STATUS: Final = frozenset(RUN_STATUSES)
 
 
 def _f(*names: str) -> frozenset[str]:
@@ -439,8 +446,18 @@ _ALL_RULES: Final = (
         reads=_f("last_error", "step_details"),
     ),
     # Loading rules: found by the JSON loader.
-    Rule("schema", E, "the JSON has every field, with the right JSON type and enum value"),
-    Rule("unknown-key", E, "no undocumented keys (checked only when loading strictly)"),
+    Rule(
+        "schema",
+        E,
+        "the JSON has every field, with the right JSON type and enum value",
+        found_by="load",
+    ),
+    Rule(
+        "unknown-key",
+        E,
+        "no undocumented keys (checked only when loading strictly)",
+        found_by="load",
+    ),
     # Run rules: checked on every run snapshot (`Rules.check_run`).
     Rule(
         "run-object-type",
@@ -587,7 +604,7 @@ class Rules:
     _narrowed: dict[tuple[str, frozenset[str]], tuple[tuple[str, Severity, Check], ...]] = (
         attrs.field(init=False, repr=False, eq=False)
     )
-    _run_checks: dict[str, tuple[tuple[str, Severity, RunCheck], ...]] = attrs.field(
+    _run_checks: dict[str | None, tuple[tuple[str, Severity, RunCheck], ...]] = attrs.field(
         init=False, repr=False, eq=False
     )
 
@@ -606,7 +623,7 @@ class Rules:
             )
             for status in STATUSES
         }
-        run_checks = {
+        run_checks: dict[str | None, tuple[tuple[str, Severity, RunCheck], ...]] = {
             status: tuple(
                 (rule.code, self.severity.get(rule.code, rule.severity), rule.run_check)
                 for rule in _ALL_RULES
@@ -616,6 +633,15 @@ class Rules:
             )
             for status in RUN_STATUSES
         }
+        # A status outside the nine (set by code that bypassed the loader) gets the
+        # rules that apply whatever the status.
+        run_checks[None] = tuple(
+            (rule.code, self.severity.get(rule.code, rule.severity), rule.run_check)
+            for rule in _ALL_RULES
+            if rule.run_check is not None
+            and rule.code not in self.ignore
+            and rule.statuses >= _ANY_RUN_STATUS
+        )
         object.__setattr__(self, "_checks", checks)
         object.__setattr__(self, "_narrowed", {})
         object.__setattr__(self, "_run_checks", run_checks)
@@ -659,9 +685,10 @@ class Rules:
     def check_run(self, run: Run) -> list[Finding]:
         """Every run rule `run` breaks, in catalogue order; empty when it is clean."""
         findings = []
-        # A status outside the Literal (from code that bypassed the loader) gets
-        # every rule that applies whatever the status.
-        for code, severity, rule_check in self._run_checks.get(run.status, ()):
+        checks = self._run_checks.get(run.status)
+        if checks is None:
+            checks = self._run_checks[None]
+        for code, severity, rule_check in checks:
             if (message := rule_check(run)) is not None:
                 findings.append(
                     Finding(rule=code, severity=severity, message=message, run_id=run.id)

@@ -158,6 +158,7 @@ def run_trigger_between(source: str, dest: str) -> str | None:
     return _BETWEEN.get((source, dest))
 
 
+_KNOWN_STATUSES: Final = frozenset(RUN_STATUSES)
 _FIELD_NAMES: Final = tuple(field.name for field in attrs.fields(Run))
 
 
@@ -239,9 +240,10 @@ class RunLifecycle:
         ``require_action``, `usage` with the endings, `last_error` with ``fail``,
         `incomplete_details` with ``mark_incomplete``. Raises
         `IllegalTransitionError` when the machine refuses `trigger` from the run's
-        status, `InvalidStepError` when the result breaks an error-level rule
-        (``require_action`` without `required_action`, say); either way the run is
-        left exactly as it was.
+        status (or `trigger` is no trigger at all, or the status no run status),
+        `InvalidStepError` when an argument has the wrong type or the result breaks
+        an error-level rule (``require_action`` without `required_action`, say);
+        either way the run is left exactly as it was.
         """
         findings = self.apply(
             run,
@@ -269,7 +271,9 @@ class RunLifecycle:
     ) -> list[Finding]:
         """Like `fire`, but return the warning-level findings instead of issuing them."""
         event = _EVENTS.get(trigger)
-        if event is None:
+        # A status the machine does not know (set by code that bypassed the loader)
+        # has no way out; transitions would raise a bare ValueError for it.
+        if event is None or run.status not in _KNOWN_STATUSES:
             raise IllegalTransitionError(run.id, run.status, trigger, entity="run")
         _check_payload(
             usage=(usage, Usage),

@@ -54,8 +54,8 @@ _ALL_KINDS: Final = frozenset(("created", "in_progress", "delta", *_STEP_TERMINA
 STEP_ADMISSION: Final[Mapping[str, frozenset[str]]] = {
     "queued": _ALL_KINDS - {"created"},
     "in_progress": _ALL_KINDS,
-    # Only the end of a step that was in progress when the run began to wait: the
-    # stream returned after the tool outputs are submitted opens with it.
+    # Only the end of a step with a function call in progress when the run began to
+    # wait: the stream returned after the tool outputs are submitted opens with it.
     "requires_action": _STEP_TERMINAL_KINDS,
     "cancelling": _ALL_KINDS - {"created"},
     "cancelled": frozenset(),
@@ -67,8 +67,9 @@ STEP_ADMISSION: Final[Mapping[str, frozenset[str]]] = {
 }
 """Which step events (by kind) each run status admits: how the two machines interlock.
 
-Kinds admitted in ``requires_action`` and ``expired`` are admitted only for the
-steps that were in progress when the run entered that status.
+Kinds admitted in ``requires_action`` are admitted only for the steps with a function
+call in progress when the run began to wait; in ``expired``, only for the steps in
+progress when it expired.
 """
 
 _RUN_END_STAMP: Final = {

@@ -25,7 +25,13 @@ Wrap = Callable[[IO[bytes], str], IO[bytes]]
 
 @attrs.frozen
 class FileReport:
-    """What validating one input found; `error` is set when it could not be read."""
+    """What validating one input found; `error` is set when it could not be read.
+
+    `statuses` counts the finished steps by status (`dangling` the steps left in
+    progress); `run_statuses` counts the runs followed by their last status, and
+    `steps_per_run` how many runs had each number of steps. An input with no run
+    event leaves both empty.
+    """
 
     file: str
     events: int = 0
@@ -33,6 +39,8 @@ class FileReport:
     dangling: int = 0
     findings: tuple[Finding, ...] = ()
     error: str | None = None
+    run_statuses: dict[str, int] = attrs.Factory(dict)
+    steps_per_run: dict[int, int] = attrs.Factory(dict)
 
 
 @attrs.frozen
@@ -60,6 +68,22 @@ class Report:
             if report.dangling:
                 total["in_progress"] += report.dangling
         return dict(total)
+
+    @property
+    def runs_by_status(self) -> dict[str, int]:
+        """Runs by last status: a run whose input ended before it did counts as it was left."""
+        total: Counter[str] = Counter()
+        for report in self.files:
+            total.update(report.run_statuses)
+        return dict(total)
+
+    @property
+    def steps_per_run(self) -> dict[int, int]:
+        """How many runs had each number of steps, over all inputs, fewest steps first."""
+        total: Counter[int] = Counter()
+        for report in self.files:
+            total.update(report.steps_per_run)
+        return dict(sorted(total.items()))
 
     @property
     def input_errors(self) -> list[str]:
@@ -103,7 +127,12 @@ def validate_file(
             tracker.consume(read_events(stream, name, fmt))
     except InputError as exc:
         return FileReport(
-            file=name, events=tracker.events, findings=tuple(tracker.findings), error=str(exc)
+            file=name,
+            events=tracker.events,
+            findings=tuple(tracker.findings),
+            error=str(exc),
+            run_statuses=dict(tracker.run_statuses),
+            steps_per_run=dict(sorted(tracker.steps_per_run.items())),
         )
     except StreamError as exc:
         # The refused event left the tracker untouched, but it was read all the same.
@@ -120,6 +149,8 @@ def validate_file(
         statuses=dict(tracker.statuses),
         dangling=len(tracker.live_ids),
         findings=tuple(tracker.findings),
+        run_statuses=dict(tracker.run_statuses),
+        steps_per_run=dict(sorted(tracker.steps_per_run.items())),
     )
 
 

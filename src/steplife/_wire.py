@@ -515,8 +515,9 @@ def _problems(exc: BaseException, path: str) -> Iterator[Finding]:
                     here = f"{path}[{note.index}]"
             yield from _problems(sub, here)
     elif isinstance(exc, ForbiddenExtraKeysError):
-        for key in sorted(exc.extra_fields):
-            yield _schema(f"{path}.{key}" if path else key, "unknown key", rule="unknown-key")
+        # A Mapping built in code may mix key types; JSON keys are always strings.
+        for key in sorted(exc.extra_fields, key=str):
+            yield _schema(f"{path}.{key}" if path else str(key), "unknown key", rule="unknown-key")
     elif isinstance(exc, KeyError):
         yield _schema(path, "missing")
     elif isinstance(exc, _WireTypeError):
@@ -549,7 +550,7 @@ def structure(data: Any, *, strict: bool = False) -> RunStep | list[Finding]:
             return _structure_fast(data, RunStep)  # type: ignore[no-any-return]
         except Exception:
             pass
-    return _structure_detailed(data, _STRICT if strict else _DETAILED)
+    return _structure_detailed(data, _STRICT if strict else _DETAILED, RunStep)
 
 
 def parse(
@@ -677,8 +678,8 @@ class ParsedRun:
 def structure_run(data: Any, *, strict: bool = False) -> Run | list[Finding]:
     """Load `data` as a run, or return the schema findings that prevent it.
 
-    A run's undocumented keys (model, tools, ...) are many and expected: they are
-    ignored unless `strict`.
+    A run's documented but unmodelled keys (model, tools, ...) are always read past;
+    only undocumented ones are reported, when `strict`.
     """
     if not strict:
         try:
@@ -699,6 +700,9 @@ def parse_run(
             return ParsedRun(None, (_schema("$", f"not valid JSON: {exc}"),))
     result = structure_run(data)
     if isinstance(result, list):
+        everything = structure_run(data, strict=True) if strict else result
+        if isinstance(everything, list):  # always, as strict only adds problems
+            result = everything
         return ParsedRun(None, tuple(_graded(result, rules, None)))
     findings: list[Finding] = []
     if strict and isinstance(unknown := structure_run(data, strict=True), list):

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 from rich.text import Text
 
-from steplife._diagram import mermaid
+from steplife._diagram import DIAGRAMS
 from steplife._events import InputError, open_input, read_events
 from steplife._rules import CATALOGUE, Finding, Rules, Severity
 from steplife._tracker import Tracker
@@ -35,6 +35,7 @@ EXIT_INVALID: Final = 1
 EXIT_USAGE: Final = 2
 _PROGRESS_MIN_BYTES: Final = 8 * 1024 * 1024
 REPORT_SCHEMA_VERSION: Final = 1
+_BAR_WIDTH: Final = 20
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -95,10 +96,17 @@ def _build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
     )
     replay.set_defaults(run=_replay)
 
-    diagram = commands.add_parser("diagram", help="print the lifecycle as a Mermaid diagram")
+    diagram = commands.add_parser("diagram", help="print a lifecycle as a Mermaid diagram")
+    diagram.add_argument(
+        "name",
+        nargs="?",
+        choices=tuple(DIAGRAMS),
+        default="step",
+        help="; ".join(f"{d.name}: {d.summary}" for d in DIAGRAMS.values()) + " (default: step)",
+    )
     diagram.set_defaults(run=_diagram)
 
-    rules = commands.add_parser("rules", help="list every rule code with its severity")
+    rules = commands.add_parser("rules", help="list every rule code with its scope and severity")
     rules.set_defaults(run=_list_rules)
     for register in extra:
         register(commands)
@@ -183,11 +191,18 @@ def finding_json(finding: Finding) -> dict[str, Any]:
 def report_json(report: Report) -> dict[str, Any]:
     """The report as the documented, stable JSON object (see docs/cli.md)."""
     by_status = report.by_status
+    runs = report.runs_by_status
     return {
         "schema": REPORT_SCHEMA_VERSION,
         "valid": report.valid,
         "events": report.events,
         "steps": {"total": sum(by_status.values()), "by_status": by_status},
+        "runs": {
+            "total": sum(runs.values()),
+            "by_status": runs,
+            # JSON keys are strings: the number of steps, written in decimal.
+            "steps_per_run": {str(steps): n for steps, n in report.steps_per_run.items()},
+        },
         "findings_by_rule": report.by_rule(),
         "findings": [finding_json(f) for f in report.findings],
         "files": [
@@ -218,12 +233,20 @@ def _print_text(report: Report, console: Console) -> None:
     summary.add_section()
     for status, count in sorted(by_status.items()):
         summary.add_row(f"status {status}", str(count))
+    runs = report.runs_by_status
+    if runs:  # an input with no run event shows no runs at all
+        summary.add_section()
+        summary.add_row("runs", str(sum(runs.values())))
+        for status, count in sorted(runs.items()):
+            summary.add_row(f"run status {status}", str(count))
     summary.add_section()
     for rule, count in sorted(report.by_rule().items()):
         severity = report_severity(report, rule)
         style = "red" if severity is Severity.ERROR else "yellow"
         summary.add_row(Text(f"{severity.value} {rule}", style=style), str(count))
     console.print(summary)
+    if runs:
+        console.print(_steps_per_run_table(report.steps_per_run))
     errors = sum(1 for f in report.findings if f.severity is Severity.ERROR)
     warnings = len(report.findings) - errors
     if report.valid:
@@ -234,6 +257,19 @@ def _print_text(report: Report, console: Console) -> None:
         console.print(
             Text(f"invalid: {errors} errors, {warnings} warnings{extra}", style="bold red")
         )
+
+
+def _steps_per_run_table(histogram: dict[int, int]) -> Table:
+    table = Table(title="steps per run", title_justify="left")
+    table.add_column("steps", justify="right")
+    table.add_column("runs", justify="right")
+    table.add_column("", no_wrap=True)
+    most = max(histogram.values(), default=0)
+    for steps, runs in sorted(histogram.items()):
+        # At least one block, so a rare count still shows against a common one.
+        bar = "█" * max(1, round(_BAR_WIDTH * runs / most))
+        table.add_row(str(steps), str(runs), bar)
+    return table
 
 
 def report_severity(report: Report, rule: str) -> Severity:
@@ -295,14 +331,20 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _diagram(args: argparse.Namespace) -> int:
-    sys.stdout.write(mermaid())
+    sys.stdout.write(DIAGRAMS[args.name].draw())
     return EXIT_OK
 
 
 def _list_rules(args: argparse.Namespace) -> int:
-    table = Table("code", "severity", "meaning", title="steplife rules", title_justify="left")
+    table = Table(title="steplife rules", title_justify="left")
+    # A code is what users type: it is never cut, whatever the width; the meaning wraps.
+    width = max(len(code) for code in CATALOGUE)
+    table.add_column("code", no_wrap=True, min_width=width)
+    table.add_column("scope", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("meaning")
     for rule in CATALOGUE.values():
-        table.add_row(rule.code, rule.severity.value, rule.summary)
+        table.add_row(rule.code, rule.scope, rule.severity.value, rule.summary)
     Console().print(table)
     return EXIT_OK
 
