@@ -6,7 +6,7 @@ import re
 
 from helpers import REPO
 from steplife import CATALOGUE
-from steplife._diagram import mermaid
+from steplife._diagram import mermaid, run_mermaid
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
@@ -33,3 +33,8 @@ def mermaid_arrows(heading: str) -> list[str]:
 def test_the_step_lifecycle_shown_is_the_machine_s() -> None:
     drawn = [line.strip() for line in mermaid().splitlines() if "-->" in line]
     assert sorted(mermaid_arrows("## The lifecycle")) == sorted(drawn)
+
+
+def test_the_run_lifecycle_shown_is_the_run_machine_s() -> None:
+    drawn = [line.strip() for line in run_mermaid().splitlines() if "-->" in line]
+    assert sorted(mermaid_arrows("## The parent run")) == sorted(drawn)
