@@ -1,4 +1,4 @@
-"""The lifecycle state machine, pointed at steplife's own Lifecycle, and what it proves.
+"""The lifecycle state machines, pointed at steplife's own lifecycles, and what they prove.
 
 `lifecycle_machine` keeps a model of every step written from the API's rules alone
 (`steplife.testing._stateful.expect`), so running it against the reference adapter
@@ -21,18 +21,31 @@ from hypothesis.stateful import run_state_machine_as_test
 from steplife import (
     CATALOGUE,
     IllegalTransitionError,
+    IncompleteDetails,
     InvalidStepError,
     LastError,
     Lifecycle,
     MessageCreation,
     MessageCreationDetails,
+    RequiredAction,
+    RequiredFunction,
+    RequiredToolCall,
     Rules,
+    Run,
+    RunLifecycle,
     RunStep,
     Severity,
+    SubmitToolOutputs,
     Usage,
 )
-from steplife.testing import FakeClock, LifecycleAdapter, lifecycle_machine
-from steplife.testing._stateful import TARGETS, expect
+from steplife.testing import (
+    FakeClock,
+    LifecycleAdapter,
+    RunLifecycleAdapter,
+    lifecycle_machine,
+    run_lifecycle_machine,
+)
+from steplife.testing._stateful import RUN_SOURCES, RUN_TARGETS, TARGETS, expect, expect_run
 
 # Hypothesis warns when it shows a large example (16 pairs of long metadata, say):
 # no problem for these tests, which show examples on purpose or on failure.
@@ -194,3 +207,187 @@ def test_bad_arguments_are_refused_at_once(arguments: dict[str, Any]) -> None:
     """The factory checks its arguments before any machine runs."""
     with pytest.raises(InvalidArgument):
         lifecycle_machine(**arguments)
+
+
+# -- runs --------------------------------------------------------------------------
+
+TestRunLifecycle = run_lifecycle_machine(RunLifecycleAdapter).TestCase
+TestStrictRunLifecycle = run_lifecycle_machine(
+    lambda clock: RunLifecycleAdapter(clock, rules=STRICT_RULES), strict=True
+).TestCase
+TestStrictRunLifecycle.settings = settings(max_examples=max(10, settings().max_examples // 4))
+
+RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling", *RUN_TARGETS.values())
+ACTION = RequiredAction(
+    submit_tool_outputs=SubmitToolOutputs(
+        tool_calls=[
+            RequiredToolCall(id="call_1", function=RequiredFunction(name="f", arguments="{}"))
+        ]
+    )
+)
+RUN_PAYLOADS: dict[str, dict[str, Any]] = {
+    "nothing": {},
+    "usage": {"usage": Usage.of(10, 5)},
+    "wrong usage": {"usage": USAGES["wrong total"]},
+    "last_error": {"last_error": ERRORS["error"]},
+    "required_action": {"required_action": ACTION},
+    "incomplete_details": {"incomplete_details": IncompleteDetails(reason="max_prompt_tokens")},
+}
+"""One field of a trigger's payload set (or none): what fits one trigger misfits the others."""
+FITTING: dict[str, dict[str, Any]] = {
+    "requires_action": RUN_PAYLOADS["required_action"],
+    "failed": RUN_PAYLOADS["last_error"],
+    "incomplete": RUN_PAYLOADS["incomplete_details"],
+}
+PATHS: dict[str, tuple[str, ...]] = {
+    "queued": (),
+    "in_progress": ("start",),
+    "requires_action": ("start", "require_action"),
+    "cancelling": ("request_cancel",),
+    "cancelled": ("request_cancel", "cancel"),
+    "failed": ("fail",),
+    "completed": ("start", "complete"),
+    "incomplete": ("start", "mark_incomplete"),
+    "expired": ("expire",),
+}
+"""A way to each run status from queued."""
+
+
+def run_in(status: str) -> Run:
+    """A clean run created at CREATED, moved to `status` by the RunLifecycle."""
+    lifecycle = RunLifecycle(clock=FakeClock(CREATED + 1))
+    run = lifecycle.create(
+        id="run_1", thread_id="thread_1", assistant_id="asst_1", created_at=CREATED
+    )
+    for trigger in PATHS[status]:
+        lifecycle.apply(run, trigger, **FITTING.get(RUN_TARGETS[trigger], {}))
+    assert run.status == status
+    return run
+
+
+def test_every_run_status_has_a_path() -> None:
+    """The exhaustive test below starts from each of the nine statuses."""
+    assert set(PATHS) == set(RUN_STATUSES)
+    assert set(RUN_SOURCES) == set(RUN_TARGETS)
+
+
+@pytest.mark.parametrize(
+    ("status", "trigger", "payload", "at"),
+    list(
+        itertools.product(
+            RUN_STATUSES, [*RUN_TARGETS, "resume", ""], RUN_PAYLOADS, ["before", "after"]
+        )
+    ),
+)
+def test_the_run_model_and_the_run_lifecycle_agree(
+    status: str, trigger: str, payload: str, at: str
+) -> None:
+    """Every run status, trigger and payload: accepted exactly when the model says legal.
+
+    When accepted, the run is what the model built, with the warnings it named.
+    """
+    run = run_in(status)
+    arguments: dict[str, Any] = {**RUN_PAYLOADS[payload], "at": TIMES[at]}
+    if payload == "nothing" and trigger in RUN_TARGETS:
+        # The payload that fits the trigger, so that every legal edge is accepted once.
+        arguments.update(FITTING.get(RUN_TARGETS[trigger], {}))
+    full = {
+        "usage": None,
+        "last_error": None,
+        "required_action": None,
+        "incomplete_details": None,
+        **arguments,
+    }
+    expected, errors, warnings = expect_run(run, trigger, **full)
+    before = attrs.evolve(run)
+    if errors == {"illegal-transition"}:
+        with pytest.raises(IllegalTransitionError):
+            RunLifecycle().apply(run, trigger, **arguments)
+        assert before == run
+    elif errors:
+        with pytest.raises(InvalidStepError) as refused:
+            RunLifecycle().apply(run, trigger, **arguments)
+        assert errors == {f.rule for f in refused.value.findings if f.severity is Severity.ERROR}
+        assert before == run
+    else:
+        findings = RunLifecycle().apply(run, trigger, **arguments)
+        assert expected == run
+        assert warnings == {f.rule for f in findings}
+
+
+def test_every_legal_run_edge_is_accepted_somewhere() -> None:
+    """The exhaustive table above is not only refusals: each edge is taken, cleanly."""
+    for trigger, sources in RUN_SOURCES.items():
+        for status in sources:
+            run = run_in(status)
+            RunLifecycle().apply(run, trigger, **FITTING.get(RUN_TARGETS[trigger], {}))
+            assert run.status == RUN_TARGETS[trigger]
+
+
+class SkipsCancelling(RunLifecycleAdapter):
+    """Cancels a run at once, without going through cancelling."""
+
+    def apply(self, run_id: str, trigger: str, **payload: Any) -> None:
+        run = self.runs[run_id]
+        if trigger == "cancel" and run.status in ("queued", "in_progress", "requires_action"):
+            run.status = "cancelled"
+            run.required_action = None
+            run.cancelled_at = run.created_at
+            return
+        super().apply(run_id, trigger, **payload)
+
+
+class KeepsAction(RunLifecycleAdapter):
+    """Leaves required_action on a run that resumed."""
+
+    def apply(self, run_id: str, trigger: str, **payload: Any) -> None:
+        action = self.runs[run_id].required_action
+        super().apply(run_id, trigger, **payload)
+        run = self.runs[run_id]
+        if action is not None and run.status in ("queued", "in_progress"):
+            run.required_action = action
+
+
+class FirstStartOnly(RunLifecycleAdapter):
+    """Keeps the first started_at when a run resumes after its tool outputs."""
+
+    def apply(self, run_id: str, trigger: str, **payload: Any) -> None:
+        started = self.runs[run_id].started_at
+        super().apply(run_id, trigger, **payload)
+        if started is not None:
+            self.runs[run_id].started_at = started
+
+
+@pytest.mark.parametrize("adapter", [SkipsCancelling, KeepsAction, FirstStartOnly])
+def test_the_run_machine_catches_a_faulty_adapter(adapter: Any) -> None:
+    """Each planted fault makes the run machine fail."""
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(
+            run_lifecycle_machine(adapter),
+            settings=settings(
+                max_examples=500,
+                database=None,
+                report_multiple_bugs=False,
+                phases=[Phase.generate],
+            ),
+        )
+
+
+def test_the_run_machine_names_the_adapter() -> None:
+    """The generated class says which adapter it tests."""
+    assert run_lifecycle_machine(KeepsAction).__name__ == "RunLifecycleMachine_KeepsAction"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"adapter": 5},
+        {"adapter": RunLifecycleAdapter, "rejections": ()},
+        {"adapter": RunLifecycleAdapter, "strict": 1},
+        {"adapter": RunLifecycleAdapter, "clock_skew": "no"},
+    ],
+)
+def test_the_run_machine_refuses_bad_arguments_at_once(arguments: dict[str, Any]) -> None:
+    """The run factory checks its arguments like the step one."""
+    with pytest.raises(InvalidArgument):
+        run_lifecycle_machine(**arguments)

@@ -16,6 +16,7 @@ from steplife import (
     IllegalTransitionError,
     Lifecycle,
     Severity,
+    StreamError,
     Tracker,
     parse,
     validate_file,
@@ -41,16 +42,36 @@ PER_RULE = settings(max_examples=max(10, settings().max_examples // 4))
 """A quarter of the profile's examples for each rule: 25 by default, 250 in CI."""
 
 
+CROSS_ENTITY_RULES = (
+    "step-outside-run",
+    "run-finished-with-open-steps",
+    "step-run-mismatch",
+    "step-outlives-run",
+    "expiry-not-propagated",
+    "tool-calls-without-action",
+)
+RUN_RULES = tuple(code for code, rule in CATALOGUE.items() if rule.scope == "run")
+
+
 def assert_reported(stream: InvalidStream) -> None:
-    """A fresh Tracker (then finish) reports `stream.rule`, and no other error."""
+    """A fresh Tracker (then finish) reports `stream.rule`, and no other error.
+
+    In strict mode the first error raises: it is `stream.rule` too; a warning-level
+    rule raises nothing.
+    """
     findings = replay_lines(stream.lines).findings
     errors = {f.rule for f in findings if f.severity is Severity.ERROR}
     codes = {f.rule for f in findings}
     if stream.severity is Severity.ERROR:
         assert errors == {stream.rule}, stream.description
+        with pytest.raises(StreamError) as raised:
+            replay_lines(stream.lines, tracker=Tracker(strict=True))
+        assert raised.value.finding.rule == stream.rule, stream.description
     else:
         assert stream.rule in codes, stream.description
         assert errors == set(), stream.description
+        strict = replay_lines(stream.lines, tracker=Tracker(strict=True))
+        assert stream.rule in {f.rule for f in strict.findings}, stream.description
 
 
 @given(invalid_event_streams())
@@ -74,6 +95,66 @@ def test_each_rule_is_produced_and_reported(rule: str, data: Any) -> None:
 def test_mutations_work_on_any_base_stream(stream: InvalidStream) -> None:
     """A user's base (here: real-capture shapes, steps left open) works too."""
     assert_reported(stream)
+
+
+@PER_RULE
+@given(
+    invalid_event_streams(
+        base=event_streams(
+            max_runs=2,
+            types=["tool_calls"],
+            run_statuses=["cancelled", "expired", "incomplete"],
+            interleave=True,
+        )
+    )
+)
+def test_mutations_work_where_runs_and_steps_interlock(stream: InvalidStream) -> None:
+    """Runs cancelled while steps stream, expiring before their steps, pausing for tools."""
+    assert_reported(stream)
+
+
+@PER_RULE
+@given(invalid_event_streams(base=event_streams(run_events=False, max_steps=2)))
+def test_step_rules_need_no_run_events(stream: InvalidStream) -> None:
+    """Without run events the step rules are still produced, and reported alone."""
+    assert stream.events is None or not any(
+        e["event"].startswith("thread.run.") and not e["event"].startswith("thread.run.step.")
+        for e in stream.events
+    )
+    assert_reported(stream)
+
+
+def test_cross_entity_and_run_rules_each_have_a_mutation() -> None:
+    """The rules that tie steps to their run, and the run's own, are all produced."""
+    assert set(CROSS_ENTITY_RULES) <= set(MUTATIONS)
+    assert set(RUN_RULES) <= set(MUTATIONS)
+    assert "illegal-transition" in MUTATIONS
+
+
+@PER_RULE
+@given(invalid_event_streams(rule="dangling-step"))
+def test_a_dangling_step_leaves_its_run_without_an_end(stream: InvalidStream) -> None:
+    """The capture stops before the run ends: its end is dropped with the step's."""
+    tracker = replay_lines(stream.lines)
+    dangling = [f.step_id for f in tracker.findings if f.rule == "dangling-step"]
+    assert dangling
+    for step_id in filter(None, dangling):
+        run = tracker.runs.get(tracker.live[step_id].run_id)
+        assert run is None or not run.is_terminal
+
+
+@pytest.mark.parametrize(
+    "rule", ["after-terminal", "duplicate-created", "status-mismatch", "identity-changed"]
+)
+def test_stream_rules_are_produced_on_runs_too(rule: str) -> None:
+    """The stream rules that apply to runs have a mutation that breaks them on a run."""
+    stream = find(
+        invalid_event_streams(rule=rule),
+        lambda s: any(f.run_id and not f.step_id for f in replay_lines(s.lines).findings),
+        settings=settings(database=None, max_examples=2000, phases=[Phase.generate]),
+    )
+    findings = replay_lines(stream.lines).findings
+    assert {f.rule for f in findings if f.severity is Severity.ERROR} == {rule}
 
 
 def test_the_mapping_covers_the_catalogue() -> None:

@@ -12,6 +12,18 @@ import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from openai.types.beta.threads import Run as SdkRun
+from openai.types.beta.threads.required_action_function_tool_call import (
+    Function as SdkRequiredFunction,
+)
+from openai.types.beta.threads.required_action_function_tool_call import (
+    RequiredActionFunctionToolCall,
+)
+from openai.types.beta.threads.run import (
+    IncompleteDetails,
+    RequiredAction,
+    RequiredActionSubmitToolOutputs,
+)
 from openai.types.beta.threads.runs import (
     CodeInterpreterToolCall,
     FileSearchToolCall,
@@ -38,7 +50,7 @@ from openai.types.beta.threads.runs.run_step import LastError, Usage
 from pydantic import BaseModel
 
 import steplife
-from steplife import RunStep, check, to_dict
+from steplife import Run, RunStep, check, to_dict
 from steplife.testing import _strategies
 from steplife.testing._plugin import REGISTERED
 
@@ -61,8 +73,22 @@ SDK_TYPE: dict[type, type[BaseModel]] = {
     steplife.FileSearchRankingOptions: FileSearchRankingOptions,
     steplife.FileSearchResult: FileSearchResult,
     steplife.FileSearchResultContent: FileSearchResultContent,
+    steplife.Run: SdkRun,
+    steplife.RequiredAction: RequiredAction,
+    steplife.SubmitToolOutputs: RequiredActionSubmitToolOutputs,
+    steplife.RequiredToolCall: RequiredActionFunctionToolCall,
+    steplife.RequiredFunction: SdkRequiredFunction,
+    steplife.IncompleteDetails: IncompleteDetails,
 }
 """Each steplife record and the official SDK's model of the same object."""
+
+RUN_EXTRAS: dict[str, Any] = {
+    "model": "gpt-4o",
+    "instructions": "",
+    "tools": [],
+    "parallel_tool_calls": True,
+}
+"""What the SDK requires of a run beyond the fields steplife models."""
 
 RECORDS = sorted(
     (
@@ -88,7 +114,7 @@ def test_every_record_type_is_registered() -> None:
     assert set(RECORDS) == set(SDK_TYPE)
 
 
-COMPOSITES = (RunStep, steplife.Usage)
+COMPOSITES = (RunStep, Run, steplife.Usage)
 """Records whose strategy is a composite: no arguments in its repr, so the behaviour
 tests below pin them instead."""
 
@@ -109,14 +135,22 @@ def test_from_type_values_are_accepted_by_the_official_sdk(cls: type, data: Any)
     """Every value ``st.from_type`` draws loads as the SDK's model of the same object."""
     value: Any = data.draw(st.from_type(cls))
     assert isinstance(value, cls)
-    payload = to_dict(value) if isinstance(value, RunStep) else attrs.asdict(cast(Any, value))
+    if isinstance(value, RunStep):
+        payload = to_dict(value)
+    elif isinstance(value, Run):
+        payload = {**to_dict(value), **RUN_EXTRAS}
+    else:
+        payload = attrs.asdict(cast(Any, value))
     SDK_TYPE[cls].model_validate(payload)
 
 
-@given(st.from_type(RunStep), st.from_type(steplife.Usage))
-def test_from_type_steps_and_usages_break_no_rule(step: RunStep, usage: steplife.Usage) -> None:
-    """The registered strategies are the toolkit's: clean steps, consistent totals."""
+@given(st.from_type(RunStep), st.from_type(Run), st.from_type(steplife.Usage))
+def test_from_type_steps_runs_and_usages_break_no_rule(
+    step: RunStep, run: Run, usage: steplife.Usage
+) -> None:
+    """The registered strategies are the toolkit's: clean steps and runs, consistent totals."""
     assert check(step) == []
+    assert check(run) == []
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 

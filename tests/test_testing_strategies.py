@@ -14,12 +14,16 @@ from openai.types.beta.threads.runs import RunStep as SdkRunStep
 import steplife.testing
 from steplife import (
     FunctionToolCall,
+    Run,
+    RunStatus,
     RunStep,
     Severity,
     StepStatus,
     check,
     from_dict,
     from_json,
+    run_from_dict,
+    run_from_json,
     to_dict,
     to_json,
 )
@@ -28,12 +32,25 @@ from steplife.testing import (
     functions,
     metadatas,
     run_steps,
+    runs,
     step_details,
     tool_calls,
     tool_calls_details,
 )
 
 STATUSES: tuple[StepStatus, ...] = ("in_progress", "completed", "failed", "cancelled", "expired")
+RUN_STATUSES: tuple[RunStatus, ...] = (
+    "queued",
+    "in_progress",
+    "requires_action",
+    "cancelling",
+    "completed",
+    "failed",
+    "cancelled",
+    "expired",
+    "incomplete",
+)
+RUN_ENDINGS = RUN_STATUSES[4:]
 QUIRKS = {"usage-missing", "failure-without-error", "usage-without-completion"}
 STRATEGIES = sorted(
     name
@@ -178,9 +195,73 @@ def test_tool_calls_details_hold_as_many_calls_as_asked(details: Any) -> None:
     assert len(details.tool_calls) == 2
 
 
+@given(runs())
+def test_runs_break_no_rule(run: Run) -> None:
+    """By default a generated run has no finding at all."""
+    assert check(run) == []
+
+
+@given(runs(allow_warnings=True))
+def test_with_warnings_allowed_a_run_only_fails_without_its_error(run: Run) -> None:
+    """The one warning-level run rule is the only one ``allow_warnings`` lets through."""
+    assert {f.rule for f in check(run)} <= {"run-failure-without-error"}
+
+
+@given(runs(allow_warnings=True))
+def test_runs_survive_json_both_ways(run: Run) -> None:
+    """Dict and JSON round trips give back an equal run."""
+    assert run_from_dict(to_dict(run)) == run
+    assert run_from_json(to_json(run)) == run
+
+
+@given(st.data(), st.sampled_from(RUN_STATUSES))
+def test_a_run_carries_what_its_status_does(data: st.DataObject, status: Any) -> None:
+    """Each status has its fields, and only those; stamps follow creation and start."""
+    run = data.draw(runs(status=status))
+    assert run.status == status
+    assert (run.required_action is not None) == (status == "requires_action")
+    if run.required_action is not None:
+        assert run.required_action.submit_tool_outputs is not None
+        assert run.required_action.submit_tool_outputs.tool_calls
+    assert (run.last_error is not None) == (status == "failed")
+    assert (run.incomplete_details is not None) == (status == "incomplete")
+    assert (run.usage is not None) <= (status in RUN_ENDINGS)
+    assert (run.usage is not None) >= (status == "completed")
+    if status in ("in_progress", "requires_action", "completed", "incomplete"):
+        assert run.started_at is not None
+    start = run.created_at if run.started_at is None else run.started_at
+    assert start >= run.created_at
+    for stamp in (run.cancelled_at, run.failed_at, run.completed_at):
+        assert stamp is None or stamp >= start
+    assert (run.expires_at is None) == (status in RUN_ENDINGS and status != "expired")
+
+
+@given(st.data())
+def test_several_run_statuses_can_be_asked_for(data: st.DataObject) -> None:
+    """``status=`` also takes a collection; every run is in one of them."""
+    chosen: set[RunStatus] = data.draw(st.sets(st.sampled_from(RUN_STATUSES), min_size=1))
+    assert data.draw(runs(status=chosen)).status in chosen
+
+
+def test_a_run_shrinks_to_a_small_readable_one() -> None:
+    """The smallest run is a queued one, not started, with short ids."""
+    run = find(
+        runs(),
+        lambda r: True,
+        settings=settings(database=None, phases=[Phase.generate, Phase.shrink]),
+    )
+    assert run.status == "queued"
+    assert run.started_at is None
+    assert len(to_json(run)) < 400
+
+
 @pytest.mark.parametrize(
     "make",
     [
+        lambda: runs(status="done"),  # type: ignore[arg-type]
+        lambda: runs(status=[]),
+        lambda: runs(status="in_progres"),  # type: ignore[arg-type]
+        lambda: runs(allow_warnings=1),  # type: ignore[arg-type]
         lambda: run_steps(status="done"),  # type: ignore[arg-type]
         lambda: run_steps(status=[]),
         lambda: run_steps(status=5),  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from hypothesis.errors import InvalidArgument
 from openai.types.beta import AssistantStreamEvent
 from pydantic import TypeAdapter
 
-from steplife import read_events, to_dict
+from steplife import Tracker, read_events, run_from_dict, to_dict
 from steplife.testing import (
     EventStream,
     event_streams,
@@ -31,6 +31,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:Generating overly large repr")
 
 SDK_EVENT: TypeAdapter[Any] = TypeAdapter(AssistantStreamEvent)
 STEP = "thread.run.step."
+RUN = "thread.run."
+RUN_ENDINGS = ("completed", "failed", "cancelled", "expired", "incomplete")
 TERMINAL = ("completed", "failed", "cancelled", "expired")
 STAMP = {status: f"{status}_at" for status in TERMINAL}
 EXISTS = settings(max_examples=1000, database=None, phases=[Phase.generate])
@@ -44,6 +46,16 @@ def step_events(stream: EventStream) -> dict[str, list[tuple[int, str, Any]]]:
     for i, event in enumerate(stream):
         if event["event"].startswith(STEP):
             found[event["data"]["id"]].append((i, event["event"][len(STEP) :], event["data"]))
+    return found
+
+
+def run_events(stream: EventStream) -> dict[str, list[tuple[int, str, Any]]]:
+    """Each run's events, in order: (position, kind, data)."""
+    found: dict[str, list[tuple[int, str, Any]]] = defaultdict(list)
+    for i, event in enumerate(stream):
+        name = event["event"]
+        if name.startswith(RUN) and not name.startswith(STEP):
+            found[event["data"]["id"]].append((i, name[len(RUN) :], event["data"]))
     return found
 
 
@@ -61,6 +73,54 @@ def test_the_validator_accepts_every_valid_stream(stream: EventStream) -> None:
     tracker = replay(stream)
     assert tracker.findings == []
     assert tracker.live_ids == []
+
+
+@given(event_streams(max_runs=3, max_steps=4, interleave=True))
+def test_a_strict_tracker_accepts_every_valid_stream(stream: EventStream) -> None:
+    """Strict mode raises at the first error: there is none to raise at."""
+    tracker = replay(stream, tracker=Tracker(strict=True))
+    assert tracker.findings == []
+
+
+@given(event_streams(max_runs=3, max_steps=4, interleave=True))
+def test_the_tracker_follows_every_run_to_its_end(stream: EventStream) -> None:
+    """Each run ends once, in one of the five endings, as the Tracker reports it."""
+    runs = run_events(stream)
+    tracker = replay(stream)
+    endings = [events[-1][1] for events in runs.values()]
+    assert all(ending in RUN_ENDINGS for ending in endings)
+    assert sorted(tracker.run_statuses.elements()) == sorted(endings)
+    steps = step_events(stream)
+    per_run: dict[str, int] = defaultdict(int)
+    for events in steps.values():
+        per_run[events[0][2]["run_id"]] += 1
+    assert sorted(tracker.steps_per_run.elements()) == sorted(per_run[r] for r in runs)
+
+
+@given(event_streams(max_runs=2, interleave=True))
+def test_each_run_ends_after_its_steps_with_what_its_ending_carries(stream: EventStream) -> None:
+    """No step outlives its run; the ending's fields are there, as the rules want them."""
+    steps = step_events(stream)
+    for run_id, events in run_events(stream).items():
+        end, kind, data = events[-1]
+        run = run_from_dict(data)
+        assert (kind == "failed") == (run.last_error is not None)
+        assert (kind == "incomplete") == (run.incomplete_details is not None)
+        assert [k for _, k, _ in events].count("cancelling") == (kind == "cancelled")
+        mine = [e for e in steps.values() if e[0][2]["run_id"] == run_id]
+        for step in mine:
+            position, step_kind, step_data = step[-1]
+            if position > end:
+                # Only the expiry of a step still open when its run expired.
+                assert (kind, step_kind) == ("expired", "expired")
+            stamp = {
+                "completed": run.completed_at,
+                "failed": run.failed_at,
+                "cancelled": run.cancelled_at,
+                "incomplete": run.completed_at,
+            }.get(kind)
+            if stamp is not None:
+                assert step_data[STAMP[step_kind]] <= stamp
 
 
 @given(event_streams(max_runs=2, interleave=True, dangling=True))
@@ -289,6 +349,54 @@ def test_function_calls_pause_for_their_outputs() -> None:
     assert replay(stream).findings == []
 
 
+@pytest.mark.parametrize("ending", RUN_ENDINGS)
+def test_every_run_ending_is_drawn(ending: str) -> None:
+    """``run_statuses`` picks how runs end; each ending validates clean."""
+    stream = find(
+        event_streams(run_statuses=[ending]),
+        lambda s: any(e["event"] == RUN + ending for e in s),
+        settings=SHRUNK,
+    )
+    assert replay(stream, tracker=Tracker(strict=True)).run_statuses == {ending: 1}
+
+
+def test_steps_may_end_while_their_run_is_cancelling() -> None:
+    """The cancel request comes once the last step was created; steps end after it."""
+    stream = find(
+        event_streams(run_statuses=["cancelled"]),
+        lambda s: any(
+            e["event"].startswith(STEP)
+            for e in s[[x["event"] for x in s].index(RUN + "cancelling") :]
+        ),
+        settings=EXISTS,
+    )
+    assert replay(stream).findings == []
+
+
+def test_a_run_may_expire_before_its_open_steps() -> None:
+    """An expired run's open steps end expired after it: the expiry is propagated."""
+    stream = find(
+        event_streams(statuses=["expired"], run_statuses=["expired"]),
+        lambda s: [e["event"] for e in s][-3:-1] == [RUN + "expired", STEP + "expired"],
+        settings=SHRUNK,
+    )
+    assert replay(stream).findings == []
+    assert [e["event"] for e in stream][-3:] == [RUN + "expired", STEP + "expired", "done"]
+
+
+def test_several_runs_interleave() -> None:
+    """With ``interleave``, the events of two runs can alternate."""
+
+    def alternating(stream: EventStream) -> bool:
+        runs = [e["data"]["id"] for e in stream if e["event"] in (RUN + "created", RUN + "queued")]
+        return any(a == c != b for a, b, c in zip(runs, runs[1:], runs[2:], strict=False))
+
+    stream = find(
+        event_streams(min_runs=2, max_runs=2, interleave=True), alternating, settings=EXISTS
+    )
+    assert replay(stream).findings == []
+
+
 def test_function_outputs_only_show_in_the_final_snapshot() -> None:
     """While the step is in progress no output is shown; completed, it is."""
     stream = find(
@@ -315,6 +423,9 @@ def test_function_outputs_only_show_in_the_final_snapshot() -> None:
         {"types": []},
         {"statuses": ["in_progress"]},
         {"statuses": "done"},
+        {"run_statuses": ["queued"]},
+        {"run_statuses": []},
+        {"run_statuses": 3},
         {"interleave": 1},
         {"dangling": None},
         {"deltas": "yes"},

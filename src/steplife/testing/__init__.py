@@ -4,12 +4,13 @@ Install with ``pip install steplife[testing]`` (it brings hypothesis). Everythin
 here follows hypothesis' API style: strategies are plural nouns with keyword-only
 arguments, checked at once (`hypothesis.errors.InvalidArgument`).
 
-- `run_steps` and one strategy per nested type (also behind ``st.from_type``,
-  registered through hypothesis' plugin entry point);
-- `event_streams`, valid streams as the API sends them, with `to_jsonl`,
+- `run_steps`, `runs` and one strategy per nested type (also behind
+  ``st.from_type``, registered through hypothesis' plugin entry point);
+- `event_streams`, valid streams of runs and their steps as the API sends them, with `to_jsonl`,
   `to_sse` and `replay`;
 - `invalid_event_streams`, streams with one known defect and the rule it breaks;
-- `lifecycle_machine`, a state machine to point at your own orchestrator;
+- `lifecycle_machine` and `run_lifecycle_machine`, state machines to point at your
+  own orchestrator's steps and runs;
 - `FakeClock`, also the ``steplife_clock`` pytest fixture.
 
 Importing this package does not import hypothesis; the first strategy used does.
@@ -29,7 +30,14 @@ if TYPE_CHECKING:
         InvalidStream,
         invalid_event_streams,
     )
-    from steplife.testing._stateful import LifecycleAdapter, StepAdapter, lifecycle_machine
+    from steplife.testing._stateful import (
+        LifecycleAdapter,
+        RunAdapter,
+        RunLifecycleAdapter,
+        StepAdapter,
+        lifecycle_machine,
+        run_lifecycle_machine,
+    )
     from steplife.testing._strategies import (
         code_interpreter_images,
         code_interpreter_logs,
@@ -44,12 +52,18 @@ if TYPE_CHECKING:
         function_tool_calls,
         functions,
         image_files,
+        incomplete_details,
         last_errors,
         message_creation_details,
         message_creations,
         metadatas,
+        required_actions,
+        required_functions,
+        required_tool_calls,
         run_steps,
+        runs,
         step_details,
+        submit_tool_outputs,
         tool_calls,
         tool_calls_details,
         usages,
@@ -71,6 +85,8 @@ __all__ = [
     "FakeClock",
     "InvalidStream",
     "LifecycleAdapter",
+    "RunAdapter",
+    "RunLifecycleAdapter",
     "StepAdapter",
     "code_interpreter_images",
     "code_interpreter_logs",
@@ -86,6 +102,7 @@ __all__ = [
     "function_tool_calls",
     "functions",
     "image_files",
+    "incomplete_details",
     "invalid_event_streams",
     "last_errors",
     "lifecycle_machine",
@@ -94,8 +111,14 @@ __all__ = [
     "metadatas",
     "replay",
     "replay_lines",
+    "required_actions",
+    "required_functions",
+    "required_tool_calls",
+    "run_lifecycle_machine",
     "run_steps",
+    "runs",
     "step_details",
+    "submit_tool_outputs",
     "to_jsonl",
     "to_jsonl_lines",
     "to_sse",
@@ -106,7 +129,14 @@ __all__ = [
 
 _HOMES: Final = {
     "_mutations": ("MUTATIONS", "UNREACHABLE_RULES", "InvalidStream", "invalid_event_streams"),
-    "_stateful": ("LifecycleAdapter", "StepAdapter", "lifecycle_machine"),
+    "_stateful": (
+        "LifecycleAdapter",
+        "RunAdapter",
+        "RunLifecycleAdapter",
+        "StepAdapter",
+        "lifecycle_machine",
+        "run_lifecycle_machine",
+    ),
     "_streams": (
         "EventStream",
         "event_streams",

@@ -1,4 +1,4 @@
-"""The hypothesis plugin: makes ``st.from_type`` work for `RunStep` and every nested type.
+"""The hypothesis plugin: makes ``st.from_type`` work for `RunStep`, `Run` and every nested type.
 
 Hypothesis runs `_hypothesis_setup_hook` when it is imported, through the
 ``hypothesis`` entry point steplife declares, so users need no import of their own.
@@ -36,6 +36,12 @@ REGISTERED: Final[dict[type, str]] = {
     steplife.FileSearchRankingOptions: "file_search_ranking_options",
     steplife.FileSearchResult: "file_search_results",
     steplife.FileSearchResultContent: "file_search_result_contents",
+    steplife.Run: "runs",
+    steplife.RequiredAction: "required_actions",
+    steplife.SubmitToolOutputs: "submit_tool_outputs",
+    steplife.RequiredToolCall: "required_tool_calls",
+    steplife.RequiredFunction: "required_functions",
+    steplife.IncompleteDetails: "incomplete_details",
 }
 """Every steplife record type, and the name of its strategy in `steplife.testing`."""
 

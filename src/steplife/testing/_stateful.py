@@ -1,11 +1,13 @@
-"""A hypothesis state machine that drives run steps through legal and illegal triggers.
+"""Hypothesis state machines that drive run steps, and runs, through legal and illegal triggers.
 
-The machine talks to the code under test through `StepAdapter`, three calls any
-orchestrator or store can offer: start a step, apply a trigger, read a snapshot.
-It keeps its own model of what every step must look like, written from the API's
-rules and independent of steplife's machinery, and after every trigger checks the
-adapter against it: legal triggers are accepted and give exactly the expected
-snapshot (which breaks no rule), illegal ones are rejected and change nothing.
+`lifecycle_machine` talks to the code under test through `StepAdapter`, three calls
+any orchestrator or store can offer: start a step, apply a trigger, read a snapshot;
+`run_lifecycle_machine` does the same for runs through `RunAdapter` (create a run,
+apply a trigger, read a snapshot). Each keeps its own model of what every step or
+run must look like, written from the API's rules and independent of steplife's
+machinery, and after every trigger checks the adapter against it: legal triggers are
+accepted and give exactly the expected snapshot (which breaks no rule), illegal ones
+are rejected and change nothing.
 """
 
 from __future__ import annotations
@@ -28,10 +30,15 @@ from hypothesis.stateful import (
 from steplife import (
     CATALOGUE,
     Clock,
+    IncompleteDetails,
     LastError,
     Lifecycle,
     Metadata,
+    RequiredAction,
     Rules,
+    Run,
+    RunLifecycle,
+    RunStatus,
     RunStep,
     Severity,
     StepDetails,
@@ -40,20 +47,33 @@ from steplife import (
     Usage,
     check,
     parse,
+    run_from_json,
     to_json,
 )
 from steplife.testing._clock import FakeClock
 from steplife.testing._strategies import (
     ERROR_CODES,
+    RUN_ENDINGS,
+    RUN_ERROR_CODES,
+    RUN_STAMP_OF,
     STAMP_OF,
     check_type,
+    incomplete_details,
     last_errors,
     metadatas,
+    required_actions,
     step_details,
     usages,
 )
 
-__all__ = ["LifecycleAdapter", "StepAdapter", "lifecycle_machine"]
+__all__ = [
+    "LifecycleAdapter",
+    "RunAdapter",
+    "RunLifecycleAdapter",
+    "StepAdapter",
+    "lifecycle_machine",
+    "run_lifecycle_machine",
+]
 
 TARGETS: Final[Mapping[str, StepStatus]] = {
     "complete": "completed",
@@ -376,17 +396,7 @@ def lifecycle_machine(
 
     ``TestMyStore = lifecycle_machine(MyAdapter).TestCase`` makes it a test.
     """
-    if not callable(adapter):
-        raise InvalidArgument(f"adapter={adapter!r} must be callable (a clock -> a StepAdapter)")
-    if not (
-        isinstance(rejections, tuple)
-        and rejections
-        and all(isinstance(t, type) and issubclass(t, BaseException) for t in rejections)
-    ):
-        raise InvalidArgument(f"rejections={rejections!r} must be a tuple of exception types")
-    check_type(strict, bool, "strict")
-    check_type(clock_skew, bool, "clock_skew")
-    name = getattr(adapter, "__name__", type(adapter).__name__)
+    name = _check_machine_arguments(adapter, rejections, strict, clock_skew)
     return type(
         f"LifecycleMachine_{name}",
         (_LifecycleMachine,),
@@ -397,3 +407,382 @@ def lifecycle_machine(
             "clock_skew": clock_skew,
         },
     )
+
+
+# -- runs --------------------------------------------------------------------------
+
+RUN_TARGETS: Final[Mapping[str, RunStatus]] = {
+    "queue": "queued",
+    "start": "in_progress",
+    "require_action": "requires_action",
+    "request_cancel": "cancelling",
+    "cancel": "cancelled",
+    "fail": "failed",
+    "complete": "completed",
+    "mark_incomplete": "incomplete",
+    "expire": "expired",
+}
+"""The nine run triggers and where each leads."""
+RUN_SOURCES: Final[Mapping[str, frozenset[str]]] = {
+    # Written from the API reference and real streams, not read off steplife's machine.
+    "queue": frozenset(("requires_action",)),  # the tool outputs were submitted
+    "start": frozenset(("queued", "requires_action")),
+    "require_action": frozenset(("in_progress",)),
+    "request_cancel": frozenset(("queued", "in_progress", "requires_action")),
+    "cancel": frozenset(("cancelling",)),
+    # A cancel request is not guaranteed: a cancelling run may still end otherwise.
+    "fail": frozenset(("queued", "in_progress", "cancelling")),
+    "complete": frozenset(("in_progress", "cancelling")),
+    "mark_incomplete": frozenset(("in_progress", "cancelling")),
+    "expire": frozenset(("queued", "in_progress", "requires_action", "cancelling")),
+}
+"""The statuses each run trigger may leave; the five endings absorb."""
+_RUN_STAMP: Final[Mapping[str, str]] = {"in_progress": "started_at", **RUN_STAMP_OF}
+_RUN_NOT_TRIGGERS: Final = ("resume", "submit_tool_outputs", "queued", "cancelled", "")
+
+
+class RunAdapter(Protocol):
+    """What `run_lifecycle_machine` drives: your orchestrator or store, for runs.
+
+    As for `StepAdapter`: stamps come from the adapter's clock, and a rejected call
+    raises one of the machine's ``rejections`` and leaves the run as it was.
+    """
+
+    def create(self, *, id: str, thread_id: str, assistant_id: str) -> None:
+        """Create a ``queued`` run stamped ``created_at`` by the clock."""
+
+    def apply(
+        self,
+        run_id: str,
+        trigger: str,
+        *,
+        usage: Usage | None,
+        last_error: LastError | None,
+        required_action: RequiredAction | None,
+        incomplete_details: IncompleteDetails | None,
+    ) -> None:
+        """Fire `trigger` (``queue``, ``start``, ...; or any other string) on the run."""
+
+    def snapshot(self, run_id: str) -> Run:
+        """The run as it stands now."""
+
+
+class RunLifecycleAdapter:
+    """The reference run adapter: steplife's own `RunLifecycle`, runs kept in a dict."""
+
+    def __init__(self, clock: Clock, *, rules: Rules | None = None) -> None:
+        self.lifecycle = RunLifecycle(clock=clock, rules=Rules() if rules is None else rules)
+        self.runs: dict[str, Run] = {}
+
+    def create(self, *, id: str, thread_id: str, assistant_id: str) -> None:
+        """Create the run with `RunLifecycle.create` and keep it."""
+        self.runs[id] = self.lifecycle.create(id=id, thread_id=thread_id, assistant_id=assistant_id)
+
+    def apply(
+        self,
+        run_id: str,
+        trigger: str,
+        *,
+        usage: Usage | None,
+        last_error: LastError | None,
+        required_action: RequiredAction | None,
+        incomplete_details: IncompleteDetails | None,
+    ) -> None:
+        """Fire `trigger` with `RunLifecycle.apply` (warnings are returned, not issued)."""
+        self.lifecycle.apply(
+            self.runs[run_id],
+            trigger,
+            usage=usage,
+            last_error=last_error,
+            required_action=required_action,
+            incomplete_details=incomplete_details,
+        )
+
+    def snapshot(self, run_id: str) -> Run:
+        """A copy of the run (the lifecycle replaces nested objects, never edits them)."""
+        return attrs.evolve(self.runs[run_id])
+
+
+def expect_run(
+    run: Run,
+    trigger: str,
+    *,
+    usage: Usage | None,
+    last_error: LastError | None,
+    required_action: RequiredAction | None,
+    incomplete_details: IncompleteDetails | None,
+    at: int,
+) -> tuple[Run | None, frozenset[str], frozenset[str]]:
+    """What `trigger` must do to `run` by the API's rules, written independently of steplife.
+
+    Returns the run it leads to (None when the trigger is not allowed at all), the
+    error-level rules it would break, and the warning-level ones. A trigger carries
+    what its destination holds: ``required_action`` only into ``requires_action``
+    (leaving that status clears it), ``last_error`` only into ``failed``,
+    ``incomplete_details`` only into ``incomplete``, usage only into an ending;
+    ``start`` stamps ``started_at`` (again on each resumption), the endings with a
+    stamp of their own stamp it.
+    """
+    target = RUN_TARGETS.get(trigger)
+    if target is None or run.status not in RUN_SOURCES[trigger]:
+        return None, frozenset({"illegal-transition"}), frozenset()
+    errors, warnings = set(), set()
+    if usage is not None:
+        if (
+            min(usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) < 0
+            or usage.total_tokens != usage.prompt_tokens + usage.completion_tokens
+        ):
+            errors.add("run-usage-total")
+        if target not in RUN_ENDINGS:
+            errors.add("run-usage-before-terminal")
+    if last_error is not None and target != "failed":
+        errors.add("run-error-without-failure")
+    if target == "failed" and last_error is None:
+        warnings.add("run-failure-without-error")
+    if (required_action is not None) != (target == "requires_action"):
+        errors.add("run-required-action")
+    if (incomplete_details is not None) != (target == "incomplete"):
+        errors.add("run-incomplete-details")
+    stamp = _RUN_STAMP.get(target)
+    if stamp is not None and at < run.created_at:
+        errors.add("run-stamp-before-created")
+    after = attrs.evolve(run, status=target, required_action=required_action)
+    if stamp is not None:
+        setattr(after, stamp, at)
+    if usage is not None:
+        after.usage = usage
+    if last_error is not None:
+        after.last_error = last_error
+    if incomplete_details is not None:
+        after.incomplete_details = incomplete_details
+    return after, frozenset(errors), frozenset(warnings)
+
+
+@attrs.define
+class _ExpectedRun:
+    run: Run
+    warnings: frozenset[str] = frozenset()
+    checked: bool = False
+
+
+_RUN_ERROR_ARGS: Final = st.none() | st.builds(
+    LastError, code=st.sampled_from(RUN_ERROR_CODES), message=st.text(max_size=20)
+)
+_ACTION_ARGS: Final = st.none() | required_actions()
+_DETAILS_ARGS: Final = st.none() | incomplete_details()
+
+
+class _RunLifecycleMachine(RuleBasedStateMachine):
+    """The run machine's rules; `run_lifecycle_machine` makes a configured class of it."""
+
+    adapter_factory: Callable[[FakeClock], RunAdapter]
+    rejections: tuple[type[BaseException], ...]
+    strict: bool
+    clock_skew: bool
+
+    runs = Bundle("runs")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FakeClock()
+        self.adapter = type(self).adapter_factory(self.clock)
+        self.model: dict[str, _ExpectedRun] = {}
+
+    @rule(target=runs)
+    def create(self) -> str:
+        """Create a new run, on a thread of its own."""
+        number = len(self.model) + 1
+        run_id, thread_id = f"run_{number}", f"thread_{number}"
+        self.adapter.create(id=run_id, thread_id=thread_id, assistant_id="asst_1")
+        expected = Run(
+            id=run_id, created_at=self.clock.now, assistant_id="asst_1", thread_id=thread_id
+        )
+        self.model[run_id] = _ExpectedRun(expected)
+        return run_id
+
+    @rule(seconds=st.integers(0, 3600))
+    def tick(self, seconds: int) -> None:
+        """Let time pass."""
+        self.clock.advance(seconds)
+
+    @precondition(lambda self: self.clock_skew)
+    @rule(seconds=st.integers(1, 3600))
+    def skew(self, seconds: int) -> None:
+        """Move the clock back, as a skewed host clock would."""
+        self.clock.set(max(0, self.clock.now - seconds))
+
+    # The triggers, each with the payloads it may carry (or a missing or broken one).
+
+    @rule(run=runs, trigger=st.sampled_from(("queue", "start", "request_cancel")))
+    def move(self, run: str, trigger: str) -> None:
+        """Fire a trigger that carries nothing: ``queue``, ``start``, ``request_cancel``."""
+        self._fire(run, trigger)
+
+    @rule(run=runs, required_action=_ACTION_ARGS)
+    def require_action(self, run: str, required_action: RequiredAction | None) -> None:
+        """Fire ``require_action``, with what the run waits for (or without)."""
+        self._fire(run, "require_action", required_action=required_action)
+
+    @rule(run=runs, trigger=st.sampled_from(("cancel", "complete", "expire")), usage=_USAGE_ARGS)
+    def end(self, run: str, trigger: str, usage: Usage | None) -> None:
+        """End the run cancelled, completed or expired, with or without usage."""
+        self._fire(run, trigger, usage=usage)
+
+    @rule(run=runs, usage=_USAGE_ARGS, last_error=_RUN_ERROR_ARGS)
+    def fail(self, run: str, usage: Usage | None, last_error: LastError | None) -> None:
+        """Fire ``fail``, with or without usage and ``last_error``."""
+        self._fire(run, "fail", usage=usage, last_error=last_error)
+
+    @rule(run=runs, usage=_USAGE_ARGS, details=_DETAILS_ARGS)
+    def mark_incomplete(
+        self, run: str, usage: Usage | None, details: IncompleteDetails | None
+    ) -> None:
+        """Fire ``mark_incomplete``, with or without ``incomplete_details``."""
+        self._fire(run, "mark_incomplete", usage=usage, incomplete_details=details)
+
+    @rule(
+        run=runs,
+        trigger=st.sampled_from((*RUN_TARGETS, *_RUN_NOT_TRIGGERS)),
+        last_error=_RUN_ERROR_ARGS,
+        required_action=_ACTION_ARGS,
+        details=_DETAILS_ARGS,
+    )
+    def misfire(
+        self,
+        run: str,
+        trigger: str,
+        last_error: LastError | None,
+        required_action: RequiredAction | None,
+        details: IncompleteDetails | None,
+    ) -> None:
+        """Fire any string with payloads drawn regardless of the trigger."""
+        self._fire(
+            run,
+            trigger,
+            last_error=last_error,
+            required_action=required_action,
+            incomplete_details=details,
+        )
+
+    def _fire(
+        self,
+        run_id: str,
+        trigger: str,
+        *,
+        usage: Usage | None = None,
+        last_error: LastError | None = None,
+        required_action: RequiredAction | None = None,
+        incomplete_details: IncompleteDetails | None = None,
+    ) -> None:
+        before = self.model[run_id]
+        payload: dict[str, Any] = {
+            "usage": usage,
+            "last_error": last_error,
+            "required_action": required_action,
+            "incomplete_details": incomplete_details,
+        }
+        after, errors, warnings = expect_run(before.run, trigger, at=self.clock.now, **payload)
+        broken = errors | warnings if self.strict else errors
+        shown = ", ".join(f"{k}={v!r}" for k, v in payload.items() if v is not None)
+        call = f"{trigger}({run_id!r}{', ' + shown if shown else ''})"
+        try:
+            # The adapter gets its own copies: one that edits them must not edit the model.
+            self.adapter.apply(run_id, trigger, **copy.deepcopy(payload))
+        except self.rejections as exc:
+            if not broken:
+                raise AssertionError(f"the adapter rejected a legal trigger: {call}") from exc
+            return
+        if broken:
+            raise AssertionError(
+                f"the adapter accepted {call} on a {before.run.status} run, "
+                f"which breaks {', '.join(sorted(broken))}"
+            )
+        assert after is not None
+        self.model[run_id] = _ExpectedRun(after, warnings)
+
+    @invariant()
+    def every_run_holds(self) -> None:
+        """Check every run the adapter keeps, after each step of the machine.
+
+        Each snapshot is exactly what its triggers made it; each new state is also
+        checked in depth once: it breaks no error-level rule and only the warnings
+        its payloads called for, survives JSON both ways, and no stamp precedes
+        ``created_at``.
+        """
+        for run_id, expected in self.model.items():
+            actual = self.adapter.snapshot(run_id)
+            if actual != expected.run:
+                diff = [
+                    f"{field.name}: expected {getattr(expected.run, field.name)!r}, "
+                    f"got {getattr(actual, field.name)!r}"
+                    for field in attrs.fields(Run)
+                    if getattr(actual, field.name) != getattr(expected.run, field.name)
+                ]
+                raise AssertionError(f"run {run_id!r} differs from its model: " + "; ".join(diff))
+            if not expected.checked:
+                _check_run_in_depth(run_id, actual, expected.warnings)
+                expected.checked = True
+
+
+def _check_run_in_depth(run_id: str, run: Run, warnings: frozenset[str]) -> None:
+    found = {f.rule for f in check(run)}
+    if found != warnings:
+        raise AssertionError(f"run {run_id!r} breaks {sorted(found)}, expected {sorted(warnings)}")
+    if run_from_json(to_json(run)) != run:
+        raise AssertionError(f"run {run_id!r} changes through JSON")
+    stamps = {name: getattr(run, name) for name in ("started_at", *RUN_STAMP_OF.values())}
+    if any(value is not None and value < run.created_at for value in stamps.values()):
+        raise AssertionError(f"run {run_id!r} has stamps {stamps}")
+
+
+def run_lifecycle_machine(
+    adapter: Callable[[FakeClock], RunAdapter],
+    *,
+    rejections: tuple[type[BaseException], ...] = (SteplifeError,),
+    strict: bool = False,
+    clock_skew: bool = True,
+) -> type[RuleBasedStateMachine]:
+    """A state machine class that tests the runs `adapter` keeps; run its ``TestCase``.
+
+    The run counterpart of `lifecycle_machine`: `adapter` is called with a fresh
+    `FakeClock` and returns a `RunAdapter`. The machine creates runs, lets time
+    pass (and, with `clock_skew`, go back), and fires the nine run triggers with
+    fitting, missing and misplaced payloads (``required_action``, ``last_error``,
+    ``incomplete_details``, valid and broken usage), plus strings that are no
+    trigger. A trigger the run's status does not allow, or whose result breaks an
+    error-level run rule, must raise one of `rejections`; with `strict`, so must
+    one that breaks a warning-level rule (a failure without ``last_error``). After
+    every step each run is checked against its model, the rules, a JSON round
+    trip and its stamps.
+
+    ``TestMyRuns = run_lifecycle_machine(MyRunAdapter).TestCase`` makes it a test.
+    """
+    name = _check_machine_arguments(adapter, rejections, strict, clock_skew)
+    return type(
+        f"RunLifecycleMachine_{name}",
+        (_RunLifecycleMachine,),
+        {
+            "adapter_factory": staticmethod(adapter),
+            "rejections": rejections,
+            "strict": strict,
+            "clock_skew": clock_skew,
+        },
+    )
+
+
+def _check_machine_arguments(
+    adapter: object, rejections: object, strict: object, clock_skew: object
+) -> str:
+    """Raise `InvalidArgument` for a bad machine argument; return the adapter's name."""
+    if not callable(adapter):
+        raise InvalidArgument(f"adapter={adapter!r} must be callable (a clock -> an adapter)")
+    if not (
+        isinstance(rejections, tuple)
+        and rejections
+        and all(isinstance(t, type) and issubclass(t, BaseException) for t in rejections)
+    ):
+        raise InvalidArgument(f"rejections={rejections!r} must be a tuple of exception types")
+    check_type(strict, bool, "strict")
+    check_type(clock_skew, bool, "clock_skew")
+    name: str = getattr(adapter, "__name__", type(adapter).__name__)
+    return name

@@ -31,14 +31,21 @@ from steplife import (
     Function,
     FunctionToolCall,
     ImageFile,
+    IncompleteDetails,
     LastError,
     MessageCreation,
     MessageCreationDetails,
     Metadata,
+    RequiredAction,
+    RequiredFunction,
+    RequiredToolCall,
+    Run,
+    RunStatus,
     RunStep,
     StepDetails,
     StepStatus,
     StepType,
+    SubmitToolOutputs,
     ToolCall,
     ToolCallsDetails,
     Usage,
@@ -46,10 +53,14 @@ from steplife import (
 
 __all__ = [
     "ERROR_CODES",
+    "INCOMPLETE_REASONS",
     "METADATA_KEY_CHARS",
     "METADATA_PAIRS",
     "METADATA_VALUE_CHARS",
     "RANKERS",
+    "RUN_ENDINGS",
+    "RUN_ERROR_CODES",
+    "RUN_STATUSES",
     "STATUSES",
     "STEP_TYPES",
     "TERMINAL_STATUSES",
@@ -67,12 +78,18 @@ __all__ = [
     "function_tool_calls",
     "functions",
     "image_files",
+    "incomplete_details",
     "last_errors",
     "message_creation_details",
     "message_creations",
     "metadatas",
+    "required_actions",
+    "required_functions",
+    "required_tool_calls",
     "run_steps",
+    "runs",
     "step_details",
+    "submit_tool_outputs",
     "tool_calls",
     "tool_calls_details",
     "usages",
@@ -96,6 +113,24 @@ ERROR_CODES: Final = ("server_error", "rate_limit_exceeded")
 """The ``last_error.code`` values the API documents."""
 RANKERS: Final = ("auto", "default_2024_08_21")
 """The file-search rankers the API documents."""
+RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
+    "queued",
+    "in_progress",
+    "requires_action",
+    "cancelling",
+    "completed",
+    "failed",
+    "cancelled",
+    "expired",
+    "incomplete",
+)
+"""Every run status: the four a run waits or works in, then its five endings."""
+RUN_ENDINGS: Final[tuple[RunStatus, ...]] = RUN_STATUSES[4:]
+"""The five absorbing run statuses, ``completed`` first."""
+RUN_ERROR_CODES: Final = (*ERROR_CODES, "invalid_prompt")
+"""The ``last_error.code`` values the API documents for a run (one more than a step's)."""
+INCOMPLETE_REASONS: Final = ("max_completion_tokens", "max_prompt_tokens")
+"""Why a run ends ``incomplete``: the token limit it reached."""
 METADATA_PAIRS: Final = 16
 METADATA_KEY_CHARS: Final = 64
 METADATA_VALUE_CHARS: Final = 512
@@ -106,6 +141,14 @@ STAMP_OF: Final[dict[str, str]] = {
     "cancelled": "cancelled_at",
     "expired": "expired_at",
 }
+RUN_STAMP_OF: Final[dict[str, str]] = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+}
+"""The run endings that have a stamp of their own (expired and incomplete have none)."""
+RUN_TTL: Final = 600
+"""How long after its creation a run expires, in the runs drawn here (the API's 10 minutes)."""
 _LATEST: Final = 4_102_444_800  # 2100-01-01: the API stamps Unix seconds
 _LONGEST_STEP: Final = 86_400
 _ID_ALPHABET: Final = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -486,3 +529,120 @@ def with_outputs(details: StepDetails, status: str) -> StepDetails:
             call = attrs.evolve(call, function=attrs.evolve(call.function, output=output))
         calls.append(call)
     return attrs.evolve(details, tool_calls=calls)
+
+
+# -- runs --------------------------------------------------------------------------
+
+
+def required_functions() -> st.SearchStrategy[RequiredFunction]:
+    """The function a waiting run asks the caller to run: a valid name, JSON arguments."""
+    return st.builds(RequiredFunction, name=_function_names, arguments=arguments_texts())
+
+
+def required_tool_calls() -> st.SearchStrategy[RequiredToolCall]:
+    """One function call whose output a waiting run needs."""
+    return st.builds(
+        RequiredToolCall, id=ids("call"), type=st.just("function"), function=required_functions()
+    )
+
+
+def submit_tool_outputs() -> st.SearchStrategy[SubmitToolOutputs]:
+    """The one to three calls whose outputs a waiting run needs."""
+    return st.builds(
+        SubmitToolOutputs, tool_calls=st.lists(required_tool_calls(), min_size=1, max_size=3)
+    )
+
+
+def required_actions() -> st.SearchStrategy[RequiredAction]:
+    """What a ``requires_action`` run waits for: always ``submit_tool_outputs`` today."""
+    return st.builds(
+        RequiredAction,
+        type=st.just("submit_tool_outputs"),
+        submit_tool_outputs=submit_tool_outputs(),
+    )
+
+
+def incomplete_details() -> st.SearchStrategy[IncompleteDetails]:
+    """Why a run ended ``incomplete``: one of the two token limits."""
+    return st.builds(IncompleteDetails, reason=st.sampled_from(INCOMPLETE_REASONS))
+
+
+def runs(
+    *,
+    status: RunStatus | Collection[RunStatus] | None = None,
+    allow_warnings: bool = False,
+) -> st.SearchStrategy[Run]:
+    """Valid runs in `status` (one status or several; any when None).
+
+    Each run carries exactly what its status does: ``started_at`` once it started
+    (a queued run may have started before, when it is queued again after its tool
+    outputs were submitted; a run can fail, expire or be cancelled before it
+    starts); ``expires_at`` while it can still expire, and once it expired; the
+    stamp of its ending (``completed_at``, ``failed_at``, ``cancelled_at``; an
+    incomplete run may carry ``completed_at`` too), never before it started;
+    ``required_action`` exactly while it requires action; ``last_error`` when it
+    failed; ``incomplete_details`` when incomplete; ``usage`` only once it ended
+    (always when completed). Such a run breaks no run rule of the catalogue. With
+    ``allow_warnings=True`` a failed run may lack its ``last_error``, the one
+    warning-level run rule; no error-level rule is ever broken.
+    """
+    statuses = (
+        RUN_STATUSES
+        if status is None
+        else cast(tuple[RunStatus, ...], check_choices("status", status, RUN_STATUSES, many=True))
+    )
+    check_type(allow_warnings, bool, "allow_warnings")
+    errors = st.none() | _RUN_LAST_ERRORS if allow_warnings else _RUN_LAST_ERRORS
+    return _runs(statuses, errors)
+
+
+_RUN_LAST_ERRORS: Final = st.builds(
+    LastError, code=st.sampled_from(RUN_ERROR_CODES), message=_texts
+)
+_REQUIRED_ACTIONS: Final = required_actions()
+_INCOMPLETE_DETAILS: Final = incomplete_details()
+_USAGES: Final = usages()
+_MAYBE_USAGES: Final = st.none() | usages()
+_STARTED: Final = frozenset(("in_progress", "requires_action", "completed", "incomplete"))
+"""Statuses a run reaches only once it started; the others it may reach before."""
+
+
+@st.composite
+def _runs(
+    draw: st.DrawFn, statuses: tuple[RunStatus, ...], errors: st.SearchStrategy[LastError | None]
+) -> Run:
+    status = draw(st.sampled_from(statuses))
+    created_at = draw(st.integers(min_value=0, max_value=_LATEST))
+    # Everything is drawn whatever the status (see `_run_steps`), so shrinking moves
+    # freely between statuses.
+    started = draw(st.booleans())
+    waited = draw(st.integers(0, 60))
+    took = draw(st.integers(0, RUN_TTL))
+    action, details = draw(_REQUIRED_ACTIONS), draw(_INCOMPLETE_DETAILS)
+    error, usage, other_usage = draw(errors), draw(_USAGES), draw(_MAYBE_USAGES)
+    stamped = draw(st.booleans())
+    started_at = created_at + waited if started or status in _STARTED else None
+    ended_at = (created_at if started_at is None else started_at) + took
+    terminal = status in RUN_ENDINGS
+    stamps: dict[str, int | None] = dict.fromkeys(RUN_STAMP_OF.values())
+    if status in RUN_STAMP_OF:
+        stamps[RUN_STAMP_OF[status]] = ended_at
+    elif status == "incomplete" and stamped:
+        stamps["completed_at"] = ended_at
+    return Run(
+        id=draw(_RUN_IDS),
+        created_at=created_at,
+        assistant_id=draw(_ASSISTANT_IDS),
+        thread_id=draw(_THREAD_IDS),
+        status=status,
+        started_at=started_at,
+        # The API clears the deadline of a run that ended otherwise than by expiring.
+        expires_at=None if terminal and status != "expired" else created_at + RUN_TTL,
+        required_action=action if status == "requires_action" else None,
+        last_error=error if status == "failed" else None,
+        incomplete_details=details if status == "incomplete" else None,
+        usage=usage if status == "completed" else (other_usage if terminal else None),
+        cancelled_at=stamps["cancelled_at"],
+        failed_at=stamps["failed_at"],
+        completed_at=stamps["completed_at"],
+    )

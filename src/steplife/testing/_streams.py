@@ -44,6 +44,10 @@ from steplife import (
     to_dict,
 )
 from steplife.testing._strategies import (
+    INCOMPLETE_REASONS,
+    RUN_ENDINGS,
+    RUN_STAMP_OF,
+    RUN_TTL,
     STAMP_OF,
     STEP_TYPES,
     TERMINAL_STATUSES,
@@ -72,13 +76,7 @@ EventStream: TypeAlias = list[dict[str, Any]]
 STEP_EVENT: Final = "thread.run.step."
 DONE: Final = "[DONE]"
 _T0: Final = 1_700_000_000
-_RUN_TTL: Final = 600
-_RUN_END: Final = {
-    "completed": "thread.run.completed",
-    "failed": "thread.run.failed",
-    "cancelled": "thread.run.cancelled",
-    "expired": "thread.run.expired",
-}
+RUN_EVENT: Final = "thread.run."
 # Built once: making a strategy costs far more than drawing from it.
 _TOOL_CALL_LISTS: Final = st.lists(tool_calls(output=True), min_size=1, max_size=3)
 _METADATA: Final = st.none() | metadatas()
@@ -165,6 +163,8 @@ class _Config:
     statuses: tuple[str, ...]
     interleave: bool
     dangling: bool
+    run_statuses: tuple[str, ...]
+    endings: st.SearchStrategy[_Ending]
     deltas: bool
     run_events: bool
     quirks: bool | None
@@ -180,7 +180,7 @@ class _Run:
 
     @property
     def expires_at(self) -> int:
-        return self.created_at + _RUN_TTL
+        return self.created_at + RUN_TTL
 
 
 @attrs.define
@@ -393,6 +393,10 @@ def _output_op(
 
 # -- runs, messages and the framing events ----------------------------------------
 
+_RUN_STAMPS: Final = tuple(
+    (status, RUN_STAMP_OF[status]) for status in ("cancelled", "failed", "completed")
+)
+
 
 def _run_object(run: _Run, status: str, at: int, steps: Sequence[_Step], **changes: Any) -> Any:
     """A ``thread.run`` object as the API sends it in a run event."""
@@ -413,7 +417,7 @@ def _run_object(run: _Run, status: str, at: int, steps: Sequence[_Step], **chang
                 )
             else:
                 tools.setdefault(final.type, {"type": final.type})
-    terminal = status in _RUN_END
+    terminal = status in RUN_ENDINGS
     obj: dict[str, Any] = {
         "id": run.id,
         "object": "thread.run",
@@ -423,9 +427,7 @@ def _run_object(run: _Run, status: str, at: int, steps: Sequence[_Step], **chang
         "status": status,
         "started_at": None if status == "queued" else run.created_at + 1,
         "expires_at": None if terminal and status != "expired" else run.expires_at,
-        "cancelled_at": at if status == "cancelled" else None,
-        "failed_at": at if status == "failed" else None,
-        "completed_at": at if status == "completed" else None,
+        **{name: at if status == own else None for own, name in _RUN_STAMPS},
         "required_action": None,
         "last_error": None,
         "model": "gpt-4o",
@@ -616,19 +618,21 @@ def _runs(draw: st.DrawFn, cfg: _Config, ids: _Ids, number: int, quirks: bool) -
     steps = [step for step, _ in lanes]
     if not cfg.run_events:
         return _merge(draw, [lane.head for _, lane in lanes], cfg.interleave)
+    # Drawn whatever the steps (see `_steps`): shrinking then moves freely.
+    ending = draw(cfg.endings)
     events: list[Any] = [
         _event("thread.run.created", _run_object(run, "queued", start, steps)),
         _event("thread.run.queued", _run_object(run, "queued", start, steps)),
         _event("thread.run.in_progress", _run_object(run, "in_progress", start, steps)),
     ]
-    phase: list[list[dict[str, Any]]] = []
+    phase: list[tuple[_Step, list[dict[str, Any]]]] = []
     for step, lane in lanes:
-        phase.append(lane.head)
+        phase.append((step, lane.head))
         if not step.pause:
             continue
         # The stream stops to ask for the tool outputs; the next one (after they
         # were submitted) opens with the step's completion.
-        events += _merge(draw, phase, cfg.interleave)
+        events += _merge(draw, [head for _, head in phase], cfg.interleave)
         phase = []
         required = {
             "type": "submit_tool_outputs",
@@ -643,11 +647,33 @@ def _runs(draw: st.DrawFn, cfg: _Config, ids: _Ids, number: int, quirks: bool) -
             _event("thread.run.queued", _run_object(run, "queued", step.ended_at, steps)),
             _event("thread.run.in_progress", _run_object(run, "in_progress", step.ended_at, steps)),
         ]
-    events += _merge(draw, phase, cfg.interleave)
     if any(step.status is None for step in steps):
-        return events  # the capture was cut off: the run never ends in it
-    events += _run_end(run, now, steps)
-    return events
+        # The capture was cut off: the run never ends in it.
+        return events + _merge(draw, [head for _, head in phase], cfg.interleave)
+    status = ending.status(steps, cfg.run_statuses)
+    late: list[dict[str, Any]] = []
+    if status == "expired" and ending.expire_first:
+        # The run expires first; its steps still open then end expired after it.
+        heads = []
+        for step, head in phase:
+            if step.status == "expired":
+                late.append(head[-1])
+                head = head[:-1]
+            heads.append(head)
+        phase = [(step, head) for (step, _), head in zip(phase, heads, strict=True)]
+    tail = _merge(draw, [head for _, head in phase], cfg.interleave)
+    if status == "cancelled":
+        # The cancel request may come as soon as the last step was created: steps
+        # then go on streaming, and end, while the run is cancelling.
+        created = [i for i, e in enumerate(tail) if e["event"] == STEP_EVENT + "created"]
+        earliest = created[-1] + 1 if created else 0
+        at = len(tail) - draw(st.integers(0, len(tail) - earliest))
+        tail.insert(
+            at, _event(RUN_EVENT + "cancelling", _run_object(run, "cancelling", now, steps))
+        )
+    events += tail
+    events.append(_event(RUN_EVENT + status, ending.run_object(run, status, now, steps)))
+    return [*events, *late, _event("done", DONE)]
 
 
 def _required_calls(step: _Step) -> list[dict[str, Any]]:
@@ -665,29 +691,52 @@ def _required_calls(step: _Step) -> list[dict[str, Any]]:
     ]
 
 
-def _run_end(run: _Run, now: int, steps: Sequence[_Step]) -> list[dict[str, Any]]:
-    """The run's own end: completed unless a step did not, then `done`."""
-    status = next((s.status for s in steps if s.status != "completed"), "completed")
-    assert status is not None  # runs with a dangling step never end
-    changes: dict[str, Any] = {}
-    used = [s.usage for s in steps if s.usage is not None]
-    if used or status == "completed":
-        prompt = sum(u.prompt_tokens for u in used)
-        completion = sum(u.completion_tokens for u in used)
-        changes["usage"] = {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
-    error = next((s.last_error for s in steps if s.last_error is not None), None)
-    if status == "failed" and error is not None:
-        changes["last_error"] = {"code": error.code, "message": error.message}
-    events = []
-    if status == "cancelled":
-        events.append(_event("thread.run.cancelling", _run_object(run, "cancelling", now, steps)))
-    events.append(_event(_RUN_END[status], _run_object(run, status, now, steps, **changes)))
-    events.append(_event("done", DONE))
-    return events
+@attrs.frozen
+class _Ending:
+    """How a run ends, as drawn before its steps are known to the end."""
+
+    drawn: str  # the ending when no step decides it
+    error: LastError  # the run's last_error when no failed step gives one
+    reason: str  # why it is incomplete, if it is
+    stamped: bool  # whether an incomplete run carries completed_at
+    expire_first: bool  # whether an expiring run expires before its open steps
+
+    def status(self, steps: Sequence[_Step], allowed: Collection[str]) -> str:
+        """The run's ending: as its first step that did not complete, if allowed."""
+        decided = next((s.status for s in steps if s.status != "completed"), None)
+        return decided if decided is not None and decided in allowed else self.drawn
+
+    def run_object(self, run: _Run, status: str, now: int, steps: Sequence[_Step]) -> Any:
+        """The run's terminal snapshot, `now`, with what `status` carries."""
+        changes: dict[str, Any] = {}
+        used = [s.usage for s in steps if s.usage is not None]
+        if used or status == "completed":
+            prompt = sum(u.prompt_tokens for u in used)
+            completion = sum(u.completion_tokens for u in used)
+            changes["usage"] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+        if status == "failed":
+            error = next((s.last_error for s in steps if s.last_error is not None), self.error)
+            changes["last_error"] = {"code": error.code, "message": error.message}
+        if status == "incomplete":
+            changes["incomplete_details"] = {"reason": self.reason}
+            if self.stamped:
+                changes["completed_at"] = now
+        return _run_object(run, status, now, steps, **changes)
+
+
+def _run_endings(allowed: tuple[str, ...]) -> st.SearchStrategy[_Ending]:
+    return st.builds(
+        _Ending,
+        drawn=st.sampled_from(allowed),
+        error=_LAST_ERRORS,
+        reason=st.sampled_from(INCOMPLETE_REASONS),
+        stamped=st.booleans(),
+        expire_first=st.booleans(),
+    )
 
 
 @st.composite
@@ -709,6 +758,7 @@ def event_streams(
     max_runs: int = 1,
     types: Collection[StepType] = STEP_TYPES,
     statuses: Collection[str] = TERMINAL_STATUSES,
+    run_statuses: Collection[str] = RUN_ENDINGS,
     interleave: bool = False,
     dangling: bool = False,
     deltas: bool = True,
@@ -725,20 +775,33 @@ def event_streams(
     the events around the steps: run created/queued/in_progress and its end, the
     message a ``message_creation`` step writes, ``done`` after each HTTP stream,
     and the pause real streams make for tool outputs (the stream ends at
-    ``thread.run.requires_action`` and the next opens with the step's completion).
+    ``thread.run.requires_action`` and the next opens with the step's completion,
+    before the run is queued again).
+
+    A run ends in one of `run_statuses`: as its first step that did not complete
+    (failed, cancelled, expired) when that ending is allowed, else as drawn. A
+    failed run carries a ``last_error`` (its failed step's, if any); a cancelled
+    one goes through ``cancelling``, which may come as soon as its last step was
+    created (steps then end while it is cancelling); an expired one may expire
+    before its steps that end expired (they expire after it), and an incomplete
+    one carries ``incomplete_details`` (and maybe ``completed_at``). Every run
+    ends after each of its steps ended, and no step stamp is later than the
+    run's own.
+
     `interleave` mixes the events of the steps of a run, and of the runs, keeping
-    each step's own order. `quirks` gives the step objects the shape of real
-    captures (``expires_at``, no ``metadata``, token details in ``usage``);
-    None draws it.
+    each step's (and each run's) own order. `quirks` gives the step objects the
+    shape of real captures (``expires_at``, no ``metadata``, token details in
+    ``usage``); None draws it.
 
     Every snapshot breaks no rule, every event loads with the official SDK's
-    ``AssistantStreamEvent`` (``done`` aside), and a `Tracker` reports nothing but
-    ``dangling-step`` for the steps left open.
+    ``AssistantStreamEvent`` (``done`` aside), and a `Tracker` (which follows the
+    runs) reports nothing but ``dangling-step`` for the steps left open.
     """
     check_bounds("steps", min_steps, max_steps)
     check_bounds("runs", min_runs, max_runs, floor=1)
     chosen_types = check_choices("types", types, STEP_TYPES, many=True)
     chosen_statuses = check_choices("statuses", statuses, TERMINAL_STATUSES, many=True)
+    chosen_endings = check_choices("run_statuses", run_statuses, RUN_ENDINGS, many=True)
     for name, flag in (
         ("interleave", interleave),
         ("dangling", dangling),
@@ -757,6 +820,8 @@ def event_streams(
         statuses=chosen_statuses,
         interleave=interleave,
         dangling=dangling,
+        run_statuses=chosen_endings,
+        endings=_run_endings(chosen_endings),
         deltas=deltas,
         run_events=run_events,
         quirks=quirks,
