@@ -5,12 +5,27 @@ Each line is ``{"event": NAME, "data": {...}}``. Per step: ``thread.run.step.cre
 terminal event (completed ~94%, failed ~3%, cancelled ~1.5%, expired ~1.5%). About 50 steps
 are live at a time and a random one advances next, so steps interleave; runs of ~5 steps
 share run/thread/assistant ids; ~2% of the events are non-step events (``thread.run.*``,
-``thread.message.*``) that a run-step validator must pass by.
+``thread.message.*``) that a run-step validator must pass by. Those ``thread.run.*`` events
+are random, not a run's lifecycle: that is what the step-only benchmarks and the store
+tests were built on, so it stays the default, event for event.
+
+With ``runs=True`` (``--runs``) each run's lifecycle is streamed instead, consistent with
+its steps: ``thread.run.created``, ``.queued``, ``.in_progress`` before its first step is
+created; for each function-call step that completes, a ``requires_action`` round trip (the
+run waits with the step's calls in ``required_action``, the step completes, the run is
+queued and in progress again, events in that order with nothing in between); and
+``thread.run.completed`` (with usage, ``completed_at`` no earlier than any step stamp, no
+``expires_at``) once all its steps ended. The ~2% other events are then message events
+only. Run events come out of the same event budget as the deltas: about 1.5 per step, so
+the same steps need about 1.5 more events per step than in the default stream (with too few,
+tool-call steps become message steps first, as in the default; fewer events than the runs'
+own four each is a ``ValueError``).
 
 Snapshots are the 16-field RunStep in the API's key order (spec form: ``expired_at``,
 ``metadata: null``). Invariants, relied on by tests and benchmarks:
 
 * exactly ``n_events`` events and ``n_steps`` steps; unique step ids; same output for a seed;
+* with ``runs=True``: no error-level finding from ``steplife.Tracker()`` (runs followed);
 * ``created``/``in_progress``: all four ``*_at`` stamps, ``usage`` and ``last_error`` null;
 * terminal: exactly its own stamp, ``>= created_at``; ``usage`` (total = prompt + completion)
   on completed and on about half of the failed steps; ``last_error`` only on failed;
@@ -24,6 +39,7 @@ Snapshots are the 16-field RunStep in the API's key order (spec form: ``expired_
   or expire stop after a prefix of their deltas.
 
 Usage: ``python benchmarks/gen_stream.py --events 1000000 --steps 200000 --seed 0 -o s.jsonl.gz``
+(add ``--runs`` for run lifecycles)
 """
 
 from __future__ import annotations
@@ -33,6 +49,7 @@ import gzip
 import random
 import string
 import sys
+from collections import deque
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -119,6 +136,10 @@ _NON_STEP = ("thread.message.delta",) * 12 + (
     "thread.run.in_progress",
     "thread.run.completed",
 )
+_MESSAGE_ONLY = tuple(name for name in _NON_STEP if name.startswith("thread.message."))
+_RUN_SIZES = (3, 7)  # steps per run, inclusive bounds
+_RUN_EVENTS = 4  # created, queued, in_progress, completed
+_TRIP_EVENTS = 3  # requires_action, queued, in_progress (the step's own end is a step event)
 
 
 def _args(rng: random.Random, name: str) -> str:
@@ -140,7 +161,16 @@ _FUNCTIONS = ("get_current_weather", "product", "send_email", "lookup_order")
 class _Run:
     """The parent run (and thread/assistant) shared by a few consecutive steps."""
 
-    __slots__ = ("assistant_id", "created_at", "expires_at", "id", "thread_id")
+    __slots__ = (
+        "assistant_id",
+        "closed",
+        "created_at",
+        "expires_at",
+        "id",
+        "open",
+        "started_at",
+        "thread_id",
+    )
 
     def __init__(self, gen: _Gen, now: int) -> None:
         self.id = gen.new_id("run_")
@@ -148,6 +178,65 @@ class _Run:
         self.assistant_id = gen.rng.choice(gen.assistants)
         self.created_at = now
         self.expires_at = now + 600
+        # Only the run-lifecycle mode reads these.
+        self.started_at: int | None = None
+        self.open = 0  # its steps still live
+        self.closed = False  # no step of it is still to be created
+
+
+def _run_payload(
+    run: _Run,
+    status: str,
+    *,
+    started_at: int | None,
+    expires_at: int | None,
+    completed_at: int | None,
+    required_action: dict[str, Any] | None,
+    usage: dict[str, int] | None,
+) -> dict[str, Any]:
+    """A full ``thread.run`` object, in the API's key order."""
+    return {
+        "id": run.id,
+        "object": "thread.run",
+        "created_at": run.created_at,
+        "assistant_id": run.assistant_id,
+        "thread_id": run.thread_id,
+        "status": status,
+        "started_at": started_at,
+        "expires_at": expires_at,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": completed_at,
+        "required_action": required_action,
+        "last_error": None,
+        "model": "gpt-4o",
+        "instructions": "You are a helpful assistant.",
+        "tools": [
+            {"type": "code_interpreter"},
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_current_weather",
+                    "description": "Gets the user's current weather",
+                    "parameters": {"type": "object", "properties": {}},
+                    "strict": False,
+                },
+            },
+        ],
+        "tool_resources": {"code_interpreter": {"file_ids": []}},
+        "metadata": {},
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "reasoning_effort": None,
+        "max_completion_tokens": None,
+        "max_prompt_tokens": None,
+        "truncation_strategy": {"type": "auto", "last_messages": None},
+        "incomplete_details": None,
+        "usage": usage,
+        "response_format": "auto",
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+    }
 
 
 class _Call:
@@ -199,6 +288,7 @@ class _Step:
         "present",
         "run",
         "terminal",
+        "trip",
         "type",
     )
 
@@ -211,6 +301,7 @@ class _Step:
         self.plan: list[tuple[str, int, Any]] = []  # (op, call index, arg)
         self.n_deltas = 0  # how many plan ops get emitted
         self.phase = 0  # 0: created next, 1: in_progress next, 2+: deltas, then terminal
+        self.trip = False  # run-lifecycle mode: its run requires action before it ends
 
     def details(self) -> dict[str, Any]:
         """Current ``step_details`` (a fresh object)."""
@@ -223,7 +314,7 @@ class _Step:
 class _Gen:
     """Holds the RNG, id registry and clock; yields events."""
 
-    def __init__(self, n_events: int, n_steps: int, seed: int) -> None:
+    def __init__(self, n_events: int, n_steps: int, seed: int, runs: bool = False) -> None:
         if n_events < 0 or n_steps < 0:
             raise ValueError("counts must be >= 0")
         if n_events < 3 * n_steps:
@@ -231,12 +322,31 @@ class _Gen:
         self.rng = random.Random(seed)
         self.ids: set[str] = set()
         self.n_events, self.n_steps = n_events, n_steps
+        self.runs = runs
         self.assistants = [self.new_id("asst_") for _ in range(20)]
         self.clock = float(_BASE_TS + self.rng.randrange(180 * 86400))
-        self.n_non_step = min(round(n_events * _NON_STEP_RATE), n_events - 3 * n_steps)
+        # Run-lifecycle mode: every run's size is fixed up front, so its events are counted.
+        self.run_sizes: list[int] = self._plan_runs() if runs else []
+        fixed = 3 * n_steps + _RUN_EVENTS * len(self.run_sizes)
+        if n_events < fixed:
+            raise ValueError(
+                f"{n_events} events cannot hold {n_steps} steps and the "
+                f"{_RUN_EVENTS * len(self.run_sizes)} events of their runs"
+            )
+        self.n_non_step = min(round(n_events * _NON_STEP_RATE), n_events - fixed)
         if n_steps == 0:
             self.n_non_step = n_events
         self._plan_steps()
+
+    def _plan_runs(self) -> list[int]:
+        """How many steps each run holds, in order; they add up to ``n_steps``."""
+        sizes: list[int] = []
+        left = self.n_steps
+        while left:
+            size = min(left, self.rng.randint(*_RUN_SIZES))
+            sizes.append(size)
+            left -= size
+        return sizes
 
     def new_id(self, prefix: str, n: int = 24) -> str:
         """A fresh, never-repeated id like ``step_8kQz...``."""
@@ -249,11 +359,13 @@ class _Gen:
     def _plan_steps(self) -> None:
         """Decide every step's shape and delta count so the event total is exact."""
         rng, m = self.rng, self.n_steps
-        budget = self.n_events - self.n_non_step - 3 * m  # delta events to place
+        # delta events (and, with runs, requires_action round trips) to place
+        budget = self.n_events - self.n_non_step - 3 * m - _RUN_EVENTS * len(self.run_sizes)
         # shape: (is_tool, kind, n_calls_or_outputs, real_style, terminal); k: emitted deltas
         self.shapes: list[tuple[bool, str, int, bool, str]] = []
         k = [0] * m
         mins = [0] * m
+        trips = [0] * m  # round-trip events of each step (run-lifecycle mode only)
         for i in range(m):
             term = rng.choices(_TERMINALS, _TERMINAL_WEIGHTS)[0]
             if rng.random() < _TOOL_FRACTION:
@@ -262,6 +374,8 @@ class _Gen:
                     n = rng.choices((1, 2, 3), (0.8, 0.15, 0.05))[0]
                     self.shapes.append((True, "function", n, real, term))
                     mins[i] = n * (2 if real else 1) + 1 if term == "completed" else 0
+                    if self.runs and term == "completed":
+                        trips[i] = _TRIP_EVENTS
                 else:
                     n = rng.choices((0, 1, 2), (0.1, 0.75, 0.15))[0]
                     self.shapes.append((True, "code_interpreter", n, real, term))
@@ -269,7 +383,7 @@ class _Gen:
             else:
                 self.shapes.append((False, "", 0, False, term))
                 mins[i] = 1 if rng.random() < _MESSAGE_DELTA_P else 0
-        need = sum(mins)
+        need = sum(mins) + sum(trips)
         for i in range(m):  # too tight a budget: drop message deltas, then tool steps
             if need <= budget:
                 break
@@ -280,8 +394,8 @@ class _Gen:
             if need <= budget:
                 break
             if self.shapes[i][0]:
-                need -= mins[i]
-                mins[i] = 0
+                need -= mins[i] + trips[i]
+                mins[i] = trips[i] = 0
                 self.shapes[i] = (False, "", 0, False, self.shapes[i][4])
         k[:] = mins
         extra = budget - need
@@ -291,6 +405,7 @@ class _Gen:
             for j in rng.choices(range(len(takers)), weights, k=extra):
                 k[takers[j]] += 1
         self.k = k
+        self.trips = trips
 
     def _tick(self) -> int:
         self.clock += self.rng.random() * 0.05
@@ -308,6 +423,7 @@ class _Gen:
             int(self.clock),
         )
         k = self.k[i]
+        st.trip = self.trips[i] > 0
         if not is_tool:
             st.message_id = self.new_id("msg_")
             st.plan = [("msg", 0, None)] * k
@@ -456,10 +572,12 @@ class _Gen:
             "data": self._snapshot(st, st.terminal, now),
         }
 
-    def _non_step(self, run: _Run, msg_id: str, now: int) -> Event:
-        """A run or message event that a step validator passes by."""
+    def _non_step(
+        self, run: _Run, msg_id: str, now: int, names: tuple[str, ...] = _NON_STEP
+    ) -> Event:
+        """A run or message event (one of `names`) that a step validator passes by."""
         rng = self.rng
-        name = rng.choice(_NON_STEP)
+        name = rng.choice(names)
         if name == "thread.message.delta":
             word = " " + rng.choice(_WORDS)
             content = [{"index": 0, "type": "text", "text": {"value": word}}]
@@ -508,54 +626,26 @@ class _Gen:
         p, c = rng.randint(200, 5000), rng.randint(10, 500)
         return {
             "event": name,
-            "data": {
-                "id": run.id,
-                "object": "thread.run",
-                "created_at": run.created_at,
-                "assistant_id": run.assistant_id,
-                "thread_id": run.thread_id,
-                "status": status,
-                "started_at": None if status == "queued" else run.created_at + 1,
-                "expires_at": None if done else run.expires_at,
-                "cancelled_at": None,
-                "failed_at": None,
-                "completed_at": now if done else None,
-                "required_action": None,
-                "last_error": None,
-                "model": "gpt-4o",
-                "instructions": "You are a helpful assistant.",
-                "tools": [
-                    {"type": "code_interpreter"},
-                    {
-                        "type": "function",
-                        "function": {
-                            "name": "get_current_weather",
-                            "description": "Gets the user's current weather",
-                            "parameters": {"type": "object", "properties": {}},
-                            "strict": False,
-                        },
-                    },
-                ],
-                "tool_resources": {"code_interpreter": {"file_ids": []}},
-                "metadata": {},
-                "temperature": 1.0,
-                "top_p": 1.0,
-                "reasoning_effort": None,
-                "max_completion_tokens": None,
-                "max_prompt_tokens": None,
-                "truncation_strategy": {"type": "auto", "last_messages": None},
-                "incomplete_details": None,
-                "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+            "data": _run_payload(
+                run,
+                status,
+                started_at=None if status == "queued" else run.created_at + 1,
+                expires_at=None if done else run.expires_at,
+                completed_at=now if done else None,
+                required_action=None,
+                usage={"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
                 if done
                 else None,
-                "response_format": "auto",
-                "tool_choice": "auto",
-                "parallel_tool_calls": True,
-            },
+            ),
         }
 
     def events(self) -> Iterator[Event]:
         """Yield exactly ``n_events`` events."""
+        if self.runs:
+            return self._events_with_runs()
+        return self._events()
+
+    def _events(self) -> Iterator[Event]:
         rng = self.rng
         live: list[_Step] = []
         n, non_step_left, next_step = self.n_events, self.n_non_step, 0
@@ -593,22 +683,162 @@ class _Gen:
                 live.pop()
             yield ev
 
+    # ---- run-lifecycle mode ------------------------------------------------------------
+    def _events_with_runs(self) -> Iterator[Event]:
+        """Yield exactly ``n_events`` events, each run's lifecycle included (``runs=True``)."""
+        rng = self.rng
+        live: list[_Step] = []
+        # What must come next, in order: a new run's queued/in_progress before its first
+        # step is created ("step"), a requires_action round trip ("end" is the awaited
+        # step's terminal event), a run's end. Nothing else interleaves with these.
+        forced: deque[tuple[str, _Run, _Step | None]] = deque()
+        n, non_step_left, next_step = self.n_events, self.n_non_step, 0
+        sizes = iter(self.run_sizes)
+        run: _Run | None = None
+        run_left = 0
+        for slot in range(n):
+            now = self._tick()
+            if forced:
+                what, owner, st = forced.popleft()
+                if what == "step":
+                    yield self._open_step(next_step, owner, live, now)
+                    next_step += 1
+                elif what == "end":
+                    assert st is not None
+                    yield self._step_event(live, live.index(st), now, forced)
+                else:
+                    yield self._run_event(owner, what, now)
+                continue
+            # Messages belong to a run: none before the first one (unless there are no steps).
+            if (
+                non_step_left
+                and (run is not None or next_step == self.n_steps)
+                and rng.random() * (n - slot) < non_step_left
+            ):
+                non_step_left -= 1
+                other = rng.choice(live) if live else None
+                r = other.run if other else run or _Run(self, now)
+                mid = other.message_id if other and other.message_id else self.new_id("msg_")
+                yield self._non_step(r, mid, now, _MESSAGE_ONLY)
+                continue
+            if next_step < self.n_steps and (
+                not live or (len(live) < _LIVE and rng.random() < 0.5)
+            ):
+                new_run = run_left == 0
+                if new_run:
+                    run, run_left = _Run(self, now), next(sizes)
+                assert run is not None
+                run_left -= 1
+                run.closed = run_left == 0
+                if new_run:
+                    forced.extend(
+                        (("queued", run, None), ("in_progress", run, None), ("step", run, None))
+                    )
+                    yield self._run_event(run, "created", now)
+                    continue
+                yield self._open_step(next_step, run, live, now)
+                next_step += 1
+                continue
+            i = rng.randrange(len(live))
+            st = live[i]
+            if st.trip and st.phase - 2 == st.n_deltas:
+                # Its terminal event is next: the run first waits for the call's output.
+                st.trip = False
+                forced.extend(
+                    (("end", st.run, st), ("queued", st.run, None), ("in_progress", st.run, None))
+                )
+                yield self._run_event(st.run, "requires_action", now, st)
+                continue
+            yield self._step_event(live, i, now, forced)
 
-def generate(n_events: int = 1_000_000, n_steps: int = 200_000, seed: int = 0) -> Iterator[Event]:
+    def _open_step(self, i: int, run: _Run, live: list[_Step], now: int) -> Event:
+        """Create step number `i` in `run` and return its ``created`` event."""
+        st = self._new_step(i, run)
+        st.phase = 1
+        live.append(st)
+        run.open += 1
+        return {"event": "thread.run.step.created", "data": self._snapshot(st, "in_progress", now)}
+
+    def _step_event(
+        self, live: list[_Step], i: int, now: int, forced: deque[tuple[str, _Run, _Step | None]]
+    ) -> Event:
+        """The next event of ``live[i]``; once its run's last step ended, the run ends next."""
+        st = live[i]
+        ev = self._advance(st, now)
+        if st.phase < 0:
+            live[i] = live[-1]
+            live.pop()
+            run = st.run
+            run.open -= 1
+            if run.closed and not run.open:
+                forced.append(("completed", run, None))
+        return ev
+
+    def _run_event(self, run: _Run, kind: str, now: int, waiting: _Step | None = None) -> Event:
+        """``thread.run.<kind>`` for `run` at `now`; `waiting` is the step whose calls it awaits."""
+        if kind == "in_progress":
+            run.started_at = now
+        elif kind == "queued" and run.started_at is not None:
+            run.expires_at = now + 600  # the tool outputs were submitted: a new deadline
+        done = kind == "completed"
+        usage = None
+        if done:
+            prompt, completion = self.rng.randint(200, 5000), self.rng.randint(10, 500)
+            usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+        action = None
+        if waiting is not None:
+            calls = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.text},
+                }
+                for call in waiting.calls
+            ]
+            action = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}}
+        return {
+            "event": "thread.run." + kind,
+            "data": _run_payload(
+                run,
+                "queued" if kind == "created" else kind,
+                started_at=run.started_at,
+                expires_at=None if done else run.expires_at,
+                completed_at=now if done else None,
+                required_action=action,
+                usage=usage,
+            ),
+        }
+
+
+def generate(
+    n_events: int = 1_000_000, n_steps: int = 200_000, seed: int = 0, *, runs: bool = False
+) -> Iterator[Event]:
     """Yield ``n_events`` event dicts (``{"event", "data"}``) covering ``n_steps`` steps.
 
-    Deterministic for a given ``seed``; each yielded dict is a fresh object.
-    Raises ``ValueError`` if ``n_events < 3 * n_steps``.
+    Deterministic for a given ``seed``; each yielded dict is a fresh object. With
+    `runs`, each run's lifecycle events are streamed with its steps (module docstring).
+    Raises ``ValueError`` if ``n_events < 3 * n_steps`` (or, with `runs`, too few
+    events for the runs' own).
     """
-    return _Gen(n_events, n_steps, seed).events()
+    return _Gen(n_events, n_steps, seed, runs).events()
 
 
 def write(
-    path: str | Path, n_events: int = 1_000_000, n_steps: int = 200_000, seed: int = 0
+    path: str | Path,
+    n_events: int = 1_000_000,
+    n_steps: int = 200_000,
+    seed: int = 0,
+    *,
+    runs: bool = False,
 ) -> int:
     """Write the stream as JSONL to ``path`` (gzip if it ends with ``.gz``, stdout if ``-``).
 
-    Returns the number of events written.
+    `runs` streams each run's lifecycle (see `generate`). Returns the number of events
+    written.
     """
     dumps, opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     p = str(path)
@@ -622,7 +852,7 @@ def write(
     count = 0
     buf: list[bytes] = []
     try:
-        for ev in generate(n_events, n_steps, seed):
+        for ev in generate(n_events, n_steps, seed, runs=runs):
             buf.append(dumps(ev, option=opt))
             if len(buf) == 8192:
                 out.write(b"".join(buf))
@@ -644,10 +874,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=1_000_000, help="total events (default 1e6)")
     ap.add_argument("--steps", type=int, default=200_000, help="run steps (default 2e5)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--runs",
+        action="store_true",
+        help="stream each run's lifecycle, consistent with its steps (default: random run events)",
+    )
     ap.add_argument("-o", "--output", default="-", help="output path (.gz: gzip; -: stdout)")
     a = ap.parse_args(argv)
     try:
-        write(a.output, a.events, a.steps, a.seed)
+        write(a.output, a.events, a.steps, a.seed, runs=a.runs)
     except ValueError as e:
         ap.error(str(e))
     return 0

@@ -103,8 +103,8 @@ class _Step:
 
     @property
     def first(self) -> int:
-        """The index of the step's first snapshot."""
-        return self.snapshots[0]
+        """The index of the step's first event."""
+        return min(self.snapshots[:1] + self.deltas[:1])
 
 
 @attrs.define
@@ -400,7 +400,8 @@ def _object_type(draw: st.DrawFn, events: EventStream) -> Mutated:
 
 def _details_type_mismatch(draw: st.DrawFn, events: EventStream) -> Mutated:
     awaited = _awaited(events)
-    # Not while a step is awaited: a run waits only for steps that call functions.
+    # Not an in-progress snapshot of a step its run waits for: without its function
+    # calls the run would wait for nothing, and the step's end would come outside it.
     i = _pick(
         draw,
         [

@@ -568,8 +568,10 @@ class _ExpectedRun:
 _RUN_ERROR_ARGS: Final = st.none() | st.builds(
     LastError, code=st.sampled_from(RUN_ERROR_CODES), message=st.text(max_size=20)
 )
-_ACTION_ARGS: Final = st.none() | required_actions()
-_DETAILS_ARGS: Final = st.none() | incomplete_details()
+_ACTIONS: Final = required_actions()
+_DETAILS: Final = incomplete_details()
+_ACTION_ARGS: Final = st.none() | _ACTIONS
+_DETAILS_ARGS: Final = st.none() | _DETAILS
 
 
 class _RunLifecycleMachine(RuleBasedStateMachine):
@@ -613,15 +615,29 @@ class _RunLifecycleMachine(RuleBasedStateMachine):
 
     # The triggers, each with the payloads it may carry (or a missing or broken one).
 
-    @rule(run=runs, trigger=st.sampled_from(("queue", "start", "request_cancel")))
-    def move(self, run: str, trigger: str) -> None:
-        """Fire a trigger that carries nothing: ``queue``, ``start``, ``request_cancel``."""
-        self._fire(run, trigger)
+    # One rule per trigger, each with the payload that fits it (usage and last_error
+    # may be missing or broken), so that long legal paths are common; `misfire`
+    # brings the misplaced and missing payloads.
 
-    @rule(run=runs, required_action=_ACTION_ARGS)
-    def require_action(self, run: str, required_action: RequiredAction | None) -> None:
-        """Fire ``require_action``, with what the run waits for (or without)."""
+    @rule(run=runs)
+    def queue(self, run: str) -> None:
+        """Fire ``queue``: the tool outputs were submitted."""
+        self._fire(run, "queue")
+
+    @rule(run=runs)
+    def start(self, run: str) -> None:
+        """Fire ``start``."""
+        self._fire(run, "start")
+
+    @rule(run=runs, required_action=_ACTIONS)
+    def require_action(self, run: str, required_action: RequiredAction) -> None:
+        """Fire ``require_action``, with what the run waits for."""
         self._fire(run, "require_action", required_action=required_action)
+
+    @rule(run=runs)
+    def request_cancel(self, run: str) -> None:
+        """Fire ``request_cancel``."""
+        self._fire(run, "request_cancel")
 
     @rule(run=runs, trigger=st.sampled_from(("cancel", "complete", "expire")), usage=_USAGE_ARGS)
     def end(self, run: str, trigger: str, usage: Usage | None) -> None:
@@ -633,11 +649,9 @@ class _RunLifecycleMachine(RuleBasedStateMachine):
         """Fire ``fail``, with or without usage and ``last_error``."""
         self._fire(run, "fail", usage=usage, last_error=last_error)
 
-    @rule(run=runs, usage=_USAGE_ARGS, details=_DETAILS_ARGS)
-    def mark_incomplete(
-        self, run: str, usage: Usage | None, details: IncompleteDetails | None
-    ) -> None:
-        """Fire ``mark_incomplete``, with or without ``incomplete_details``."""
+    @rule(run=runs, usage=_USAGE_ARGS, details=_DETAILS)
+    def mark_incomplete(self, run: str, usage: Usage | None, details: IncompleteDetails) -> None:
+        """Fire ``mark_incomplete``, with its ``incomplete_details``."""
         self._fire(run, "mark_incomplete", usage=usage, incomplete_details=details)
 
     @rule(

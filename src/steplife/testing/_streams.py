@@ -654,13 +654,9 @@ def _runs(draw: st.DrawFn, cfg: _Config, ids: _Ids, number: int, quirks: bool) -
     late: list[dict[str, Any]] = []
     if status == "expired" and ending.expire_first:
         # The run expires first; its steps still open then end expired after it.
-        heads = []
-        for step, head in phase:
-            if step.status == "expired":
-                late.append(head[-1])
-                head = head[:-1]
-            heads.append(head)
-        phase = [(step, head) for (step, _), head in zip(phase, heads, strict=True)]
+        # (Each head ends with its step's end: only a paused step's comes later.)
+        late = [head[-1] for step, head in phase if step.status == "expired"]
+        phase = [(step, head[:-1] if step.status == "expired" else head) for step, head in phase]
     tail = _merge(draw, [head for _, head in phase], cfg.interleave)
     if status == "cancelled":
         # The cancel request may come as soon as the last step was created: steps
