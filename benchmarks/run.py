@@ -66,8 +66,9 @@ NOTES = """
   events are 23 % of this stream against about 7 % of the events in the real captures (per
   step event they are about as many, 0.31 here and 0.35 there, but real streams are mostly
   message deltas, which cost the same either way), so this is a high estimate of the cost.
-  Most of it is loading each run snapshot as a `Run` and checking its rules: counted in
-  instructions (callgrind), that alone adds about 10 % to the baseline replay of this stream.
+  Loading each run snapshot as a `Run` and checking its rules is the part no bookkeeping
+  change removes: counted in instructions (callgrind), it alone adds about 10 % to the
+  baseline replay of this stream.
 - **store ingest**: `store.ingest` of the stream into SQLite in batches of 1,000 against the
   same rows written by `executemany` with the store's own SQL and pragmas, no validation.
   Store latencies include a durable commit and follow the disk.

@@ -266,6 +266,13 @@ def _run_object_type(run: Run) -> str | None:
 
 
 def _run_stamp_mismatch(run: Run) -> str | None:
+    # The clean cases first, in plain comparisons: this runs on every run event.
+    if run.cancelled_at is None and run.failed_at is None:
+        if run.completed_at is None:
+            if run.status not in _RUN_OWN_STAMP:
+                return None
+        elif run.status == "completed" or run.status == "incomplete":
+            return None
     # expired and incomplete runs have no stamp of their own (the API documents
     # none); only the stamps of the other endings are refused on them.
     own = _RUN_OWN_STAMP.get(run.status)
@@ -287,6 +294,13 @@ def _run_stamp_mismatch(run: Run) -> str | None:
 
 def _run_stamp_before_created(run: Run) -> str | None:
     created = run.created_at
+    if (
+        (run.started_at is None or run.started_at >= created)
+        and (run.cancelled_at is None or run.cancelled_at >= created)
+        and (run.failed_at is None or run.failed_at >= created)
+        and (run.completed_at is None or run.completed_at >= created)
+    ):
+        return None
     early = [
         f"{name}={value}"
         for name, value in (

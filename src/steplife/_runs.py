@@ -49,6 +49,7 @@ RUN_EVENT_STATUS: Final[Mapping[str, str]] = {
 """Each run event and the status its payload must carry."""
 
 _STEP_TERMINAL_KINDS: Final = frozenset(("completed", "failed", "cancelled", "expired"))
+_GATED: Final = frozenset(("requires_action", "expired"))  # admit only some steps' events
 _ALL_KINDS: Final = frozenset(("created", "in_progress", "delta", *_STEP_TERMINAL_KINDS))
 
 STEP_ADMISSION: Final[Mapping[str, frozenset[str]]] = {
@@ -71,6 +72,9 @@ Kinds admitted in ``requires_action`` are admitted only for the steps with a fun
 call in progress when the run began to wait; in ``expired``, only for the steps in
 progress when it expired.
 """
+
+# Entering these changes nothing record_run keeps beyond the snapshot itself.
+_NOTHING_TO_RECORD: Final = frozenset(("queued", "in_progress", "cancelling"))
 
 _RUN_END_STAMP: Final = {
     "cancelled": "cancelled_at",
@@ -154,11 +158,25 @@ class RunBook:
     def __init__(self, remember: int | None) -> None:
         self.remember = remember
         self.states: dict[str, RunState] = {}
-        self.statuses: Counter[str] = Counter()
-        """How many runs are (or ended) in each status."""
-        self.steps_per_run: Counter[int] = Counter()
-        """How many runs have had each number of steps."""
+        # The runs already forgotten, counted once when forgotten: the counts of the
+        # others are read off their states when asked, not kept up on every event.
+        self._forgotten_statuses: Counter[str] = Counter()
+        self._forgotten_steps: Counter[int] = Counter()
         self._ended: deque[str] = deque()
+
+    @property
+    def statuses(self) -> Counter[str]:
+        """How many runs are (or ended) in each status."""
+        counts: Counter[str] = Counter(state.run.status for state in self.states.values())
+        counts.update(self._forgotten_statuses)
+        return counts
+
+    @property
+    def steps_per_run(self) -> Counter[int]:
+        """How many runs have had each number of steps."""
+        counts = Counter(state.steps for state in self.states.values())
+        counts.update(self._forgotten_steps)
+        return counts
 
     def get(self, run_id: str) -> RunState | None:
         """The state of `run_id`, or None when no event of it was seen (or remembered)."""
@@ -168,24 +186,34 @@ class RunBook:
 
     def check_step(
         self, state: RunState, step: RunStep | None, step_id: str, kind: str, *, new: bool
-    ) -> Iterator[Problem]:
+    ) -> list[Problem]:
         """What a step event of `kind` breaks against its run `state`.
 
         `step` is the event's snapshot (None for a delta); `new` says the step was
         never seen before this event.
         """
-        status = state.status
-        if kind not in STEP_ADMISSION[status] or not self._admitted(state, step_id):
-            yield Problem("step-outside-run", self._outside(state, step_id, kind), step_id)
+        problems: list[Problem] = []
+        run = state.run
+        status = run.status
+        if kind not in STEP_ADMISSION[status] or (
+            status in _GATED and not self._admitted(state, step_id)
+        ):
+            problems.append(
+                Problem("step-outside-run", self._outside(state, step_id, kind), step_id)
+            )
         if step is None:
-            return
-        if new:
-            yield from _mismatch(state.run, step)
-        end = state.end_stamp
-        if end is not None and kind in _STEP_TERMINAL_KINDS:
-            stamp = _step_end_stamp(step)
-            if stamp > end:
-                yield Problem("step-outlives-run", _outlives(state.run, step_id, stamp), step_id)
+            return problems
+        if new and (step.thread_id != run.thread_id or step.assistant_id != run.assistant_id):
+            problems.extend(_mismatch(run, step))
+        if kind in _STEP_TERMINAL_KINDS:
+            end = _end_stamp(run)
+            if end is not None:
+                stamp = _step_end_stamp(step)
+                if stamp > end:
+                    problems.append(
+                        Problem("step-outlives-run", _outlives(run, step_id, stamp), step_id)
+                    )
+        return problems
 
     @staticmethod
     def _admitted(state: RunState, step_id: str) -> bool:
@@ -214,57 +242,67 @@ class RunBook:
         kind: str,
         open_steps: Sequence[tuple[RunStep, Mapping[str, Any] | None]],
         orphans: Iterable[RunStep],
-    ) -> Iterator[Problem]:
+    ) -> list[Problem]:
         """What a run event carrying `run` breaks, against what is known so far.
 
         `open_steps` are the run's steps in progress (each with its merged deltas),
         `orphans` the live steps of this run not yet linked to it (it is new).
         """
+        problems: list[Problem] = []
+        status = run.status
         if state is None:
             for step in orphans:
-                yield from _mismatch(run, step)
+                problems.extend(_mismatch(run, step))
             previous = None
         else:
+            previous = state.run.status
             if kind == "created":
-                yield Problem("duplicate-created", f"run {run.id!r} was created before")
-                return
-            if state.run.is_terminal:
-                yield Problem(
-                    "after-terminal",
-                    f"thread.run.{kind} for run {run.id!r}, which already ended {state.status}",
-                )
-                return
-            if _identity(run) != state.identity:
+                return [Problem("duplicate-created", f"run {run.id!r} was created before")]
+            if previous in RUN_TERMINAL_STATUSES:
+                message = f"thread.run.{kind} for run {run.id!r}, which already ended {previous}"
+                return [Problem("after-terminal", message)]
+            identity = state.identity
+            if (
+                run.thread_id != identity[0]
+                or run.assistant_id != identity[1]
+                or run.created_at != identity[2]
+            ):
                 changed = [
-                    f"{name} {before!r} -> {after!r}"
-                    for name, before, after in zip(
-                        _IDENTITY_FIELDS, state.identity, _identity(run), strict=True
+                    f"{name} {was!r} -> {now!r}"
+                    for name, was, now in zip(
+                        _IDENTITY_FIELDS, identity, _identity(run), strict=True
                     )
-                    if before != after
+                    if was != now
                 ]
-                yield Problem("identity-changed", f"run {run.id!r}: {', '.join(changed)}")
-            previous = state.status
-            if run.status != previous and run_trigger_between(previous, run.status) is None:
-                yield Problem(
-                    "illegal-transition",
-                    f"run {run.id!r}: {previous} -> {run.status} is not a transition "
-                    "of the run lifecycle",
+                problems.append(
+                    Problem("identity-changed", f"run {run.id!r}: {', '.join(changed)}")
                 )
-        if run.status == previous:
-            return
+            if status != previous and run_trigger_between(previous, status) is None:
+                problems.append(
+                    Problem(
+                        "illegal-transition",
+                        f"run {run.id!r}: {previous} -> {status} is not a transition "
+                        "of the run lifecycle",
+                    )
+                )
+        if status == previous:
+            return problems
         # A run first seen waiting (adopted) may wait for steps this input never showed.
         if (
             previous is not None
-            and run.status == "requires_action"
+            and status == "requires_action"
             and not any(_has_function_call(step, details) for step, details in open_steps)
         ):
-            yield Problem(
-                "tool-calls-without-action",
-                f"run {run.id!r} requires action, but none of its steps in progress "
-                "has a function call",
+            problems.append(
+                Problem(
+                    "tool-calls-without-action",
+                    f"run {run.id!r} requires action, but none of its steps in progress "
+                    "has a function call",
+                )
             )
-        if run.is_terminal:
-            yield from self._ending(state, run, open_steps)
+        if status in RUN_TERMINAL_STATUSES:
+            problems.extend(self._ending(state, run, open_steps))
+        return problems
 
     @staticmethod
     def _ending(
@@ -305,17 +343,14 @@ class RunBook:
         """
         if state is None:
             state = self.states[run.id] = RunState(run=run, identity=_identity(run))
-            self.statuses[run.status] += 1
-            self.steps_per_run[0] += 1
             previous = None
         else:
-            previous = state.status
-            if run.status != previous:
-                self._move(previous, run.status)
+            previous = state.run.status
             state.run = run
         state.where = where
-        if run.status != previous:
-            if run.status == "requires_action":
+        status = run.status
+        if status != previous and status not in _NOTHING_TO_RECORD:
+            if status == "requires_action":
                 # What the run waits for: its steps calling functions. Adopted while
                 # waiting, it may wait for steps this input never showed.
                 state.awaited = (
@@ -323,21 +358,24 @@ class RunBook:
                     if previous is not None
                     else None
                 )
-            elif run.status == "expired":
+            elif status == "expired":
                 state.expired_open = {step.id for step, _ in open_steps}
-            if run.is_terminal:
+            if status in RUN_TERMINAL_STATUSES:
                 self._ended.append(run.id)
                 if self.remember is not None and len(self._ended) > self.remember:
-                    self.states.pop(self._ended.popleft(), None)
+                    self._forget(self._ended.popleft())
         return state
 
-    def attach(self, state: RunState) -> None:
+    def _forget(self, run_id: str) -> None:
+        forgotten = self.states.pop(run_id, None)
+        if forgotten is not None:
+            self._forgotten_statuses[forgotten.run.status] += 1
+            self._forgotten_steps[forgotten.steps] += 1
+
+    @staticmethod
+    def attach(state: RunState) -> None:
         """Count one more step for `state`'s run."""
-        self.steps_per_run[state.steps] -= 1
-        if not self.steps_per_run[state.steps]:
-            del self.steps_per_run[state.steps]
         state.steps += 1
-        self.steps_per_run[state.steps] += 1
 
     @staticmethod
     def step_ended(state: RunState, step: RunStep) -> None:
@@ -353,12 +391,6 @@ class RunBook:
         for state in self.states.values():
             for step_id in sorted(state.expired_open):
                 yield state, step_id
-
-    def _move(self, before: str, after: str) -> None:
-        self.statuses[before] -= 1
-        if not self.statuses[before]:
-            del self.statuses[before]
-        self.statuses[after] += 1
 
 
 def _mismatch(run: Run, step: RunStep) -> Iterator[Problem]:

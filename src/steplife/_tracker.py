@@ -27,6 +27,7 @@ from steplife.errors import InvalidStepError, SteplifeError
 __all__ = ["StreamError", "Tracker"]
 
 STEP_PREFIX: Final = "thread.run.step."
+_RUN_PREFIX_LENGTH: Final = len(RUN_PREFIX)
 REMEMBER_FINISHED: Final = 100_000
 """How many finished steps a Tracker that keeps no snapshots remembers by default."""
 _TERMINAL_EVENTS: Final[Mapping[str, tuple[str, str]]] = {
@@ -336,13 +337,13 @@ class Tracker:
                     f"{name} for step {step_id!r}, never created in this input: adopted",
                     step_id,
                 )
-            state = None if self._runs is None else self._runs.get(step.run_id)
+            state = None if self._runs is None else self._runs.states.get(step.run_id)
             if state is not None:
                 self._cross(state, step, step_id, kind, new=True)
             if self._failed():
                 return
             if state is not None:
-                self._runs.attach(state)  # type: ignore[union-attr]  # state implies runs
+                RunBook.attach(state)
             if kind in _TERMINAL_EVENTS:
                 self._finish(step, state)  # adopted already ended: nothing to move
             else:
@@ -464,7 +465,10 @@ class Tracker:
         live.run = run
         self._live[step.id] = live
         if self._runs is not None:
-            self._live_by_run.setdefault(step.run_id, {})[step.id] = live
+            group = self._live_by_run.get(step.run_id)
+            if group is None:
+                group = self._live_by_run[step.run_id] = {}
+            group[step.id] = live
 
     def _unindex(self, run_id: str, step_id: str) -> None:
         group = self._live_by_run[run_id]
@@ -509,11 +513,12 @@ class Tracker:
         if run.status != expected:
             message = f"{name} carries status {run.status!r}, expected {expected!r}"
             self._note("status-mismatch", message, None, run_id=run.id)
-        state = runs.get(run.id)
-        group = self._live_by_run.get(run.id, {})
-        open_steps = [(live.step, live.details) for live in group.values()]
-        orphans = [live.step for live in group.values() if live.run is None]
-        kind = name[len(RUN_PREFIX) :]
+        state = runs.states.get(run.id)
+        group = self._live_by_run.get(run.id)
+        # Most run events find no step of theirs in progress: no lists to build then.
+        open_steps = [(live.step, live.details) for live in group.values()] if group else []
+        orphans = [live.step for live in group.values() if live.run is None] if group else []
+        kind = name[_RUN_PREFIX_LENGTH:]
         for found in runs.check_run_event(state, run, kind, open_steps, orphans):
             self._note(found.code, found.message, found.step_id, run_id=run.id)
         if self._failed():
@@ -521,10 +526,12 @@ class Tracker:
         if state is not None and (kind == "created" or state.run.is_terminal):
             return  # a duplicate or a late event: the run stays as it was
         state = runs.record_run(state, run, open_steps, self._where)
-        for live in group.values():
-            if live.run is None:
-                live.run = state
-                runs.attach(state)
+        if orphans:
+            assert group is not None  # orphans are live steps of this group
+            for live in group.values():
+                if live.run is None:
+                    live.run = state
+                    RunBook.attach(state)
 
     def _compare(self, live: _Live, step: RunStep, name: str) -> None:
         identity = _identity(step)
