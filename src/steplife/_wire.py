@@ -640,11 +640,16 @@ def from_json(data: bytes | str, *, strict: bool = False, rules: Rules = DEFAULT
 
 
 def _raise_unless_ok(parsed: Parsed) -> RunStep:
-    if parsed.step is None or not parsed.ok:
-        step_id = parsed.step.id if parsed.step is not None else None
-        what = f"run step {step_id!r}" if step_id else "run step"
-        raise InvalidStepError(f"invalid {what}", parsed.findings)
-    return parsed.step
+    return _loaded_or_raise(parsed.step, parsed.findings, "run step")
+
+
+def _loaded_or_raise(value: T | None, findings: tuple[Finding, ...], what: str) -> T:
+    """`value` when it loaded with no error-level finding; else `InvalidStepError`."""
+    if value is None or any(f.is_error for f in findings):
+        loaded_id = getattr(value, "id", None)
+        named = f"{what} {loaded_id!r}" if loaded_id else what
+        raise InvalidStepError(f"invalid {named}", findings)
+    return value
 
 
 def to_dict(value: RunStep | Run) -> dict[str, Any]:
@@ -727,11 +732,7 @@ def run_from_json(data: bytes | str, *, strict: bool = False, rules: Rules = DEF
 
 
 def _run_unless_ok(parsed: ParsedRun) -> Run:
-    if parsed.run is None or not parsed.ok:
-        run_id = parsed.run.id if parsed.run is not None else None
-        what = f"run {run_id!r}" if run_id else "run"
-        raise InvalidStepError(f"invalid {what}", parsed.findings)
-    return parsed.run
+    return _loaded_or_raise(parsed.run, parsed.findings, "run")
 
 
 def unstructure(value: Any) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, NoReturn, Protocol
 
 import attrs
 from hypothesis import strategies as st
@@ -348,16 +348,21 @@ class _LifecycleMachine(RuleBasedStateMachine):
         for step_id, expected in self.model.items():
             actual = self.adapter.snapshot(step_id)
             if actual != expected.step:
-                diff = [
-                    f"{field.name}: expected {getattr(expected.step, field.name)!r}, "
-                    f"got {getattr(actual, field.name)!r}"
-                    for field in attrs.fields(RunStep)
-                    if getattr(actual, field.name) != getattr(expected.step, field.name)
-                ]
-                raise AssertionError(f"step {step_id!r} differs from its model: " + "; ".join(diff))
+                _differs("step", step_id, expected.step, actual)
             if not expected.checked:
                 _check_in_depth(step_id, actual, expected.warnings)
                 expected.checked = True
+
+
+def _differs(kind: str, key: str, expected: RunStep | Run, actual: RunStep | Run) -> NoReturn:
+    """Fail, naming each field where `actual` differs from the model's `expected`."""
+    diff = [
+        f"{field.name}: expected {getattr(expected, field.name)!r}, "
+        f"got {getattr(actual, field.name)!r}"
+        for field in attrs.fields(type(expected))
+        if getattr(actual, field.name) != getattr(expected, field.name)
+    ]
+    raise AssertionError(f"{kind} {key!r} differs from its model: " + "; ".join(diff))
 
 
 def _check_in_depth(step_id: str, step: RunStep, warnings: frozenset[str]) -> None:
@@ -726,13 +731,7 @@ class _RunLifecycleMachine(RuleBasedStateMachine):
         for run_id, expected in self.model.items():
             actual = self.adapter.snapshot(run_id)
             if actual != expected.run:
-                diff = [
-                    f"{field.name}: expected {getattr(expected.run, field.name)!r}, "
-                    f"got {getattr(actual, field.name)!r}"
-                    for field in attrs.fields(Run)
-                    if getattr(actual, field.name) != getattr(expected.run, field.name)
-                ]
-                raise AssertionError(f"run {run_id!r} differs from its model: " + "; ".join(diff))
+                _differs("run", run_id, expected.run, actual)
             if not expected.checked:
                 _check_run_in_depth(run_id, actual, expected.warnings)
                 expected.checked = True
