@@ -299,7 +299,9 @@ def test_a_counterexample_shrinks_to_the_step_that_matters() -> None:
         return any(count > 1 for count in pieces.values())
 
     stream = find(
-        event_streams(run_events=False, max_runs=2, interleave=True),
+        # Tool-call steps only: with message steps drawn too, a search of 100 examples
+        # sometimes met no function call split in pieces at all.
+        event_streams(run_events=False, max_runs=2, interleave=True, types=("tool_calls",)),
         arguments_in_pieces,
         settings=SHRUNK,
     )
