@@ -13,7 +13,7 @@ from hypothesis.errors import InvalidArgument
 from openai.types.beta import AssistantStreamEvent
 from pydantic import TypeAdapter
 
-from steplife import Tracker, read_events, run_from_dict, to_dict
+from steplife import StepType, Tracker, read_events, run_from_dict, to_dict
 from steplife.testing import (
     EventStream,
     event_streams,
@@ -285,6 +285,9 @@ def test_the_smallest_full_stream_is_readable() -> None:
     ]
 
 
+TOOL_STEPS: tuple[StepType, ...] = ("tool_calls",)
+
+
 def test_a_counterexample_shrinks_to_the_step_that_matters() -> None:
     """A consumer that assumes arguments come in one delta fails on a six-event stream."""
 
@@ -301,7 +304,7 @@ def test_a_counterexample_shrinks_to_the_step_that_matters() -> None:
     stream = find(
         # Tool-call steps only: with message steps drawn too, a search of 100 examples
         # sometimes met no function call split in pieces at all.
-        event_streams(run_events=False, max_runs=2, interleave=True, types=("tool_calls",)),
+        event_streams(run_events=False, max_runs=2, interleave=True, types=TOOL_STEPS),
         arguments_in_pieces,
         settings=SHRUNK,
     )
