@@ -434,3 +434,32 @@ def test_run_events_in_any_order_never_raise_and_keep_the_counts_consistent(
 def test_a_message_delta_under_an_in_progress_run_is_admitted() -> None:
     events = [*run_start(), created(), delta(STEP_ID, MESSAGE_DELTA), completed()]
     assert replay(events).findings == []
+
+
+def test_a_run_snapshot_repeated_as_sent_is_checked_once() -> None:
+    # ``created`` then ``queued`` usually carry one payload: its problem is reported
+    # once, at the event that first sent it, not again for the identical repeat.
+    usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+    name, queued = run_event("created", usage=usage)
+    tracker = replay([(name, queued), ("thread.run.queued", queued), run_event("in_progress")])
+    assert run_keys(tracker) == [("run-usage-before-terminal", E, 1, None, RUN_ID)]
+
+
+def test_a_repeated_run_snapshot_under_another_event_name_is_still_a_mismatch() -> None:
+    # The repeat skips the snapshot's checks, not what the event's name claims.
+    _, queued = run_event("created")
+    tracker = replay([("thread.run.created", queued), ("thread.run.in_progress", queued)])
+    assert run_keys(tracker) == [("status-mismatch", E, 2, None, RUN_ID)]
+    assert tracker.run_statuses == {"queued": 1}
+
+
+def test_a_repeated_run_snapshot_after_the_run_ended_is_after_terminal() -> None:
+    ended = run_event("completed")
+    tracker = replay([*run_start(), ended, ended])
+    assert run_keys(tracker) == [("after-terminal", E, 5, None, RUN_ID)]
+    assert tracker.run_statuses == {"completed": 1}
+
+
+def test_a_second_created_with_the_same_snapshot_is_a_duplicate() -> None:
+    tracker = replay([run_event("created"), run_event("created")])
+    assert run_keys(tracker) == [("duplicate-created", E, 2, None, RUN_ID)]

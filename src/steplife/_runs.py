@@ -106,6 +106,8 @@ class RunState:
     latest_step: tuple[int, str] | None = None
     """The latest stamp of the run's ended steps, and whose it is."""
     where: tuple[str | None, int, int] = (None, 0, 0)
+    raw: dict[str, Any] | None = None
+    """The JSON of the run's last accepted event while it is open, to skip identical repeats."""
 
     @property
     def status(self) -> str:
@@ -334,10 +336,11 @@ class RunBook:
         self,
         state: RunState | None,
         run: Run,
+        raw: dict[str, Any],
         open_steps: Sequence[tuple[RunStep, Mapping[str, Any] | None]],
         where: tuple[str | None, int, int],
     ) -> RunState:
-        """Take `run` as the run's latest snapshot; return its state.
+        """Take `run` (loaded from `raw`) as the run's latest snapshot; return its state.
 
         `open_steps` are the run's steps in progress, each with its merged deltas.
         """
@@ -349,6 +352,8 @@ class RunBook:
             state.run = run
         state.where = where
         status = run.status
+        # An ended run takes no more events: its JSON would only hold memory.
+        state.raw = None if status in RUN_TERMINAL_STATUSES else raw
         if status != previous and status not in _NOTHING_TO_RECORD:
             if status == "requires_action":
                 # What the run waits for: its steps calling functions. Adopted while

@@ -339,7 +339,16 @@ class Tracker:
                 )
             state = None if self._runs is None else self._runs.states.get(step.run_id)
             if state is not None:
-                self._cross(state, step, step_id, kind, new=True)
+                run = state.run
+                # The usual new step, created in its run in progress on the run's
+                # thread and assistant, can break nothing there: no call for it.
+                if (
+                    kind != "created"
+                    or run.status != "in_progress"
+                    or step.thread_id != run.thread_id
+                    or step.assistant_id != run.assistant_id
+                ):
+                    self._cross(state, step, step_id, kind, new=True)
             if self._failed():
                 return
             if state is not None:
@@ -494,9 +503,18 @@ class Tracker:
     def _run_event(self, name: str, data: Any) -> None:
         runs = self._runs
         assert runs is not None  # called only when runs are followed
+        kind = name[_RUN_PREFIX_LENGTH:]
+        run_id = _str(data.get("id")) if type(data) is dict else None
+        if run_id is not None and kind != "created":
+            known = runs.states.get(run_id)
+            if known is not None and known.raw is not None and known.raw == data:
+                # The very snapshot already loaded and checked (``created`` then
+                # ``queued`` send one, usually): checking it again could only repeat
+                # its findings. Only what the event's name claims is left to check.
+                self._same_run_snapshot(name, known)
+                return
         result = structure_run(data)
         if isinstance(result, list):
-            run_id = _str(data.get("id")) if type(data) is dict else None
             for problem in result:
                 self._note(
                     "malformed-event",
@@ -518,20 +536,28 @@ class Tracker:
         # Most run events find no step of theirs in progress: no lists to build then.
         open_steps = [(live.step, live.details) for live in group.values()] if group else []
         orphans = [live.step for live in group.values() if live.run is None] if group else []
-        kind = name[_RUN_PREFIX_LENGTH:]
         for found in runs.check_run_event(state, run, kind, open_steps, orphans):
             self._note(found.code, found.message, found.step_id, run_id=run.id)
         if self._failed():
             return
         if state is not None and (kind == "created" or state.run.is_terminal):
             return  # a duplicate or a late event: the run stays as it was
-        state = runs.record_run(state, run, open_steps, self._where)
+        state = runs.record_run(state, run, data, open_steps, self._where)
         if orphans:
             assert group is not None  # orphans are live steps of this group
             for live in group.values():
                 if live.run is None:
                     live.run = state
                     RunBook.attach(state)
+
+    def _same_run_snapshot(self, name: str, state: RunState) -> None:
+        status = state.run.status
+        expected = RUN_EVENT_STATUS[name]
+        if status != expected:
+            message = f"{name} carries status {status!r}, expected {expected!r}"
+            self._note("status-mismatch", message, None, run_id=state.run.id)
+        if not self._failed():
+            state.where = self._where
 
     def _compare(self, live: _Live, step: RunStep, name: str) -> None:
         identity = _identity(step)
