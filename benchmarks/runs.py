@@ -17,6 +17,14 @@ processes run is not counted: on an idle machine it is the wall time. Before any
 figure counts, the followed replay must find no error-level finding: a stream that
 broke rules would time the reporting of findings, not the following of runs.
 
+The least any follower of runs must do is measured too, in pairs of its own: load and
+check each run snapshot (`parse_run`, which runs the run rules) and check its status
+change against the run machine, skipping a snapshot identical to the run's last, with
+no bookkeeping of steps and no cross-entity rule. It runs as a pass over the events on
+their way into a ``follow_runs=False`` Tracker, whose own pairs get an empty pass of the
+same kind, so both pay the same for the pass itself. ``least_follower_ratio`` is the best
+ratio any implementation checking every run snapshot could reach on this stream.
+
 For context, the floor of the stream replay benchmark (`baselines.floor_validate`, which
 passes run events by) is timed once on the same file.
 
@@ -31,12 +39,16 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from benchmarks import gen_stream
 from benchmarks.baselines import floor_validate
 from benchmarks.stream import DATA, SEED
-from steplife import Tracker, open_input, read_events
+from steplife import Event, Tracker, open_input, parse_run, read_events
+from steplife._run_lifecycle import run_trigger_between
+from steplife._runs import RUN_EVENT_STATUS
 
 EVENTS, STEPS = 1_300_000, 200_000
 REPEAT = 5
@@ -53,15 +65,51 @@ def runs_stream_file(events: int = EVENTS, steps: int = STEPS) -> Path:
     return path
 
 
-def replay(path: Path, *, follow_runs: bool) -> tuple[Tracker, float]:
-    """Replay `path` as `validate_file` does, with `follow_runs`; the tracker and CPU seconds."""
+Pass = Callable[[Iterable[Event]], Iterator[Event]]
+
+
+def replay(path: Path, *, follow_runs: bool, through: Pass | None = None) -> tuple[Tracker, float]:
+    """Replay `path` as `validate_file` does, with `follow_runs`; the tracker and CPU seconds.
+
+    `through`, when given, is a pass every event goes through on its way in.
+    """
     gc.collect()
     start = time.process_time()
     tracker = Tracker(keep_finished=False, follow_runs=follow_runs)
     with open_input(path) as raw:
-        tracker.consume(read_events(raw, str(path)))
+        events = read_events(raw, str(path))
+        tracker.consume(events if through is None else through(events))
     tracker.finish(file=str(path))
     return tracker, time.process_time() - start
+
+
+def passing(events: Iterable[Event]) -> Iterator[Event]:
+    """The empty pass: what `least_following` costs beyond its work."""
+    yield from events
+
+
+def least_following(events: Iterable[Event]) -> Iterator[Event]:
+    """Load, check and move each run, and nothing else (see the module docstring).
+
+    Raises `RuntimeError` on a run snapshot that does not load or moves illegally: on
+    this stream none does, and a pass that went wrong must not time anything.
+    """
+    last: dict[str, tuple[str, dict[str, Any] | None]] = {}
+    for event in events:
+        if event.name in RUN_EVENT_STATUS:
+            data = event.data
+            previous = last.get(data["id"])
+            if previous is None or previous[1] != data:
+                run = parse_run(data).run
+                if run is None or (
+                    previous is not None
+                    and previous[0] != run.status
+                    and run_trigger_between(previous[0], run.status) is None
+                ):
+                    raise RuntimeError(f"line {event.line}: not a clean run event")
+                # An ended run takes no more events: its last snapshot is not kept.
+                last[run.id] = (run.status, None if run.is_terminal else data)
+        yield event
 
 
 def _clean(tracker: Tracker) -> None:
@@ -75,23 +123,33 @@ def _clean(tracker: Tracker) -> None:
         )
 
 
+_REPLAYS: dict[str, dict[str, Any]] = {
+    "followed": {"follow_runs": True},
+    "baseline": {"follow_runs": False},
+    "least": {"follow_runs": False, "through": least_following},
+    "passed": {"follow_runs": False, "through": passing},
+}
+
+
 def follow_cost(path: Path, repeat: int = REPEAT) -> dict[str, float]:
-    """Events/s followed and baseline (best of `repeat` alternating pairs), and the ratio.
+    """Events/s followed and baseline (best of `repeat` alternating pairs), and the ratios.
 
     ``ratio`` is the median over the pairs of baseline time / followed time (the
     followed throughput as a share of the baseline's); min and max show the spread.
+    ``least_follower_ratio`` is the same median for the least follower's pairs.
     """
-    followed: list[float] = []
-    baseline: list[float] = []
+    times: dict[str, list[float]] = {kind: [] for kind in _REPLAYS}
     tracker: Tracker | None = None
     for i in range(repeat):
-        # Alternate which goes first, so neither always runs on a warmer (or busier) machine.
-        for follow in (True, False) if i % 2 == 0 else (False, True):
-            done, seconds = replay(path, follow_runs=follow)
-            (followed if follow else baseline).append(seconds)
-            if follow and tracker is None:
+        # Alternate the order, so no replay always runs on a warmer (or busier) machine;
+        # each pair (followed and baseline, least and passed) stays back to back.
+        for kind in _REPLAYS if i % 2 == 0 else reversed(_REPLAYS):
+            done, seconds = replay(path, **_REPLAYS[kind])
+            times[kind].append(seconds)
+            if kind == "followed" and tracker is None:
                 _clean(done)
                 tracker = done
+    followed, baseline = times["followed"], times["baseline"]
     assert tracker is not None  # repeat >= 1
     events = tracker.events
     run_events = sum(
@@ -100,6 +158,7 @@ def follow_cost(path: Path, repeat: int = REPEAT) -> dict[str, float]:
         if name.startswith("thread.run.") and not name.startswith("thread.run.step.")
     )
     pairs = [b / f for f, b in zip(followed, baseline, strict=True)]
+    least_pairs = [p / f for f, p in zip(times["least"], times["passed"], strict=True)]
     best_f, best_b = min(followed), min(baseline)
     start = time.process_time()
     with path.open("rb") as lines:
@@ -121,6 +180,10 @@ def follow_cost(path: Path, repeat: int = REPEAT) -> dict[str, float]:
         "followed_spread_pct": 100 * (max(followed) - best_f) / best_f,
         "baseline_spread_pct": 100 * (max(baseline) - best_b) / best_b,
         "extra_us_per_run_event": (best_f - best_b) / run_events * 1e6,
+        "least_follower_ratio": statistics.median(least_pairs),
+        "least_extra_us_per_run_event": (min(times["least"]) - min(times["passed"]))
+        / run_events
+        * 1e6,
         "floor_events_per_s": events / floor_s,
         "followed_share_of_floor": floor_s / best_f,
     }
