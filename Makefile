@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks examples
 
 types: $(STAMP)
-	$(BIN)/mypy --strict src tests
+	$(BIN)/mypy --strict src tests benchmarks
 
 # coverage starts before pytest, so it also sees the modules steplife's own pytest
 # plugin (the pytest11 entry point) imports while pytest starts up.

@@ -138,7 +138,7 @@ def main(argv: list[str]) -> None:
         with open(argv[0], "rb") as f:
             lines = f.read().splitlines()
     else:
-        from gen_stream import generate
+        from benchmarks.gen_stream import generate
 
         lines = [orjson.dumps(e) for e in generate(50_000, 10_000, seed=0)]
     errors: Counter[str] = Counter()

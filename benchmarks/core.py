@@ -106,7 +106,7 @@ class _Plain:
         self.state = "in_progress"
 
 
-class _PsmLifecycle(StateMachine):  # type: ignore[misc]
+class _PsmLifecycle(StateMachine):
     in_progress = State(initial=True)
     completed = State(final=True)
     failed = State(final=True)

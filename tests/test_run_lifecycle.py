@@ -388,7 +388,7 @@ def test_an_ending_without_usage_leaves_usage_null(lifecycle: RunLifecycle) -> N
             "start",
             {"required_action": ACTION},
             "run-required-action",
-            "required_action is set on a in_progress run; only requires_action runs carry it",
+            "required_action is set on the in_progress run; only requires_action runs carry it",
         ),
         (
             "queued",
@@ -412,7 +412,7 @@ def test_an_ending_without_usage_leaves_usage_null(lifecycle: RunLifecycle) -> N
             "complete",
             {"last_error": ERROR},
             "run-error-without-failure",
-            "last_error is set on a completed run; only failed runs carry one",
+            "last_error is set on the completed run; only failed runs carry one",
         ),
         (
             "in_progress",
@@ -426,7 +426,7 @@ def test_an_ending_without_usage_leaves_usage_null(lifecycle: RunLifecycle) -> N
             "cancel",
             {"incomplete_details": DETAILS},
             "run-incomplete-details",
-            "incomplete_details is set on a cancelled run",
+            "incomplete_details is set on the cancelled run",
         ),
     ],
 )

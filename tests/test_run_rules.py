@@ -163,14 +163,14 @@ EXAMPLES: Final = [
         run("cancelling"),
         run("cancelling", required_action=ACTION),
         E,
-        "required_action is set on a cancelling run; only requires_action runs carry it",
+        "required_action is set on the cancelling run; only requires_action runs carry it",
     ),
     Example(
         "run-error-without-failure",
         run("failed"),
         run("completed", last_error=ERROR),
         E,
-        "last_error is set on a completed run; only failed runs carry one",
+        "last_error is set on the completed run; only failed runs carry one",
     ),
     Example(
         "run-failure-without-error",
@@ -191,7 +191,7 @@ EXAMPLES: Final = [
         run("queued"),
         run("queued", incomplete_details=DETAILS),
         E,
-        "incomplete_details is set on a queued run",
+        "incomplete_details is set on the queued run",
     ),
 ]
 RUN_RULES: Final = frozenset(code for code, rule in CATALOGUE.items() if rule.scope == "run")

@@ -184,7 +184,7 @@ def _usage_before_completion(step: RunStep) -> str | None:
 def _usage_without_completion(step: RunStep) -> str | None:
     if step.usage is None or step.status in ("in_progress", "completed"):
         return None
-    return f"usage is set on a {step.status} step; only completed steps are expected to carry it"
+    return f"usage is set on the {step.status} step; only completed steps are expected to carry it"
 
 
 def _usage_missing(step: RunStep) -> str | None:
@@ -200,7 +200,7 @@ def _usage_total(step: RunStep) -> str | None:
 def _error_without_failure(step: RunStep) -> str | None:
     if step.last_error is None or step.status == "failed":
         return None
-    return f"last_error is set on a {step.status} step; only failed steps carry one"
+    return f"last_error is set on the {step.status} step; only failed steps carry one"
 
 
 def _failure_without_error(step: RunStep) -> str | None:
@@ -341,13 +341,13 @@ def _run_required_action(run: Run) -> str | None:
         return None
     if waiting:
         return "the run requires action but required_action is null"
-    return f"required_action is set on a {run.status} run; only requires_action runs carry it"
+    return f"required_action is set on the {run.status} run; only requires_action runs carry it"
 
 
 def _run_error_without_failure(run: Run) -> str | None:
     if run.last_error is None or run.status == "failed":
         return None
-    return f"last_error is set on a {run.status} run; only failed runs carry one"
+    return f"last_error is set on the {run.status} run; only failed runs carry one"
 
 
 def _run_failure_without_error(run: Run) -> str | None:
@@ -362,7 +362,7 @@ def _run_incomplete_details(run: Run) -> str | None:
         return None
     if incomplete:
         return "the run is incomplete but incomplete_details is null"
-    return f"incomplete_details is set on a {run.status} run"
+    return f"incomplete_details is set on the {run.status} run"
 
 
 E, W = Severity.ERROR, Severity.WARNING

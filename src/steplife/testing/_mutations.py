@@ -482,7 +482,7 @@ def _error_without_failure(draw: st.DrawFn, events: EventStream) -> Mutated:
     candidates = [i for i in _snapshot_indices(events) if events[i]["data"]["status"] != "failed"]
     i = _pick(draw, candidates)
     _own(events, i)["last_error"] = _last_error(draw)
-    return events, f"{_where(events, i)}: last_error set on a {events[i]['data']['status']} step"
+    return events, f"{_where(events, i)}: last_error set on the {events[i]['data']['status']} step"
 
 
 def _failure_without_error(draw: st.DrawFn, events: EventStream) -> Mutated:
@@ -849,7 +849,7 @@ def _run_stamp_mismatch(draw: st.DrawFn, events: EventStream) -> Mutated:
     # The run's own end stamp, or its creation: never before created_at, and never
     # moving the end a step's stamps are compared with.
     data[name] = data[own] if own else data["created_at"]
-    return events, f"{_where(events, i)}: {name} set on a {status} run"
+    return events, f"{_where(events, i)}: {name} set on the {status} run"
 
 
 def _run_stamp_before_created(draw: st.DrawFn, events: EventStream) -> Mutated:
@@ -868,7 +868,7 @@ def _run_stamp_before_created(draw: st.DrawFn, events: EventStream) -> Mutated:
 def _run_usage_before_terminal(draw: st.DrawFn, events: EventStream) -> Mutated:
     i = _pick(draw, _run_indices(events, terminal=False))
     _own(events, i)["usage"] = _usage(draw)
-    return events, f"{_where(events, i)}: usage set on a {events[i]['data']['status']} run"
+    return events, f"{_where(events, i)}: usage set on the {events[i]['data']['status']} run"
 
 
 def _run_usage_total(draw: st.DrawFn, events: EventStream) -> Mutated:
@@ -891,7 +891,7 @@ def _run_required_action(draw: st.DrawFn, events: EventStream) -> Mutated:
     _own(events, i)["required_action"] = copy.deepcopy(_REQUIRED_ACTION)
     return (
         events,
-        f"{_where(events, i)}: required_action set on a {events[i]['data']['status']} run",
+        f"{_where(events, i)}: required_action set on the {events[i]['data']['status']} run",
     )
 
 
@@ -899,7 +899,7 @@ def _run_error_without_failure(draw: st.DrawFn, events: EventStream) -> Mutated:
     indices = [i for i in _run_indices(events) if events[i]["data"]["status"] != "failed"]
     i = _pick(draw, indices)
     _own(events, i)["last_error"] = _last_error(draw)
-    return events, f"{_where(events, i)}: last_error set on a {events[i]['data']['status']} run"
+    return events, f"{_where(events, i)}: last_error set on the {events[i]['data']['status']} run"
 
 
 def _run_failure_without_error(draw: st.DrawFn, events: EventStream) -> Mutated:
@@ -946,7 +946,7 @@ def _run_incomplete_details(draw: st.DrawFn, events: EventStream) -> Mutated:
     i = draw(st.sampled_from(others))
     _own(events, i)["incomplete_details"] = {"reason": "max_completion_tokens"}
     status = events[i]["data"]["status"]
-    return events, f"{_where(events, i)}: incomplete_details set on a {status} run"
+    return events, f"{_where(events, i)}: incomplete_details set on the {status} run"
 
 
 # Cross-entity rules: a step against its run.

@@ -328,7 +328,7 @@ class _LifecycleMachine(RuleBasedStateMachine):
             return
         if broken:
             raise AssertionError(
-                f"the adapter accepted {call} on a {before.step.status} step, "
+                f"the adapter accepted {call} on the {before.step.status} step, "
                 f"which breaks {', '.join(sorted(broken))}"
             )
         assert after is not None
@@ -713,7 +713,7 @@ class _RunLifecycleMachine(RuleBasedStateMachine):
             return
         if broken:
             raise AssertionError(
-                f"the adapter accepted {call} on a {before.run.status} run, "
+                f"the adapter accepted {call} on the {before.run.status} run, "
                 f"which breaks {', '.join(sorted(broken))}"
             )
         assert after is not None
