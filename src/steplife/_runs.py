@@ -101,8 +101,11 @@ class RunState:
     steps: int = 0
     awaited: frozenset[str] | None = frozenset()
     """Function-calling steps open when the run began to wait (None: not known)."""
-    expired_open: set[str] = attrs.Factory(set)
-    """Steps still open when the run expired, that have not ended expired since."""
+    expired_open: set[str] | None = None
+    """Steps still open when the run expired, that have not ended expired since.
+
+    None for a run that did not expire (most): no set is kept for each run then.
+    """
     latest_step: tuple[int, str] | None = None
     """The latest stamp of the run's ended steps, and whose it is."""
     where: tuple[str | None, int, int] = (None, 0, 0)
@@ -222,7 +225,7 @@ class RunBook:
         if state.status == "requires_action":
             return state.awaited is None or step_id in state.awaited
         if state.status == "expired":
-            return step_id in state.expired_open
+            return state.expired_open is not None and step_id in state.expired_open
         return True
 
     @staticmethod
@@ -378,23 +381,18 @@ class RunBook:
             self._forgotten_steps[forgotten.steps] += 1
 
     @staticmethod
-    def attach(state: RunState) -> None:
-        """Count one more step for `state`'s run."""
-        state.steps += 1
-
-    @staticmethod
     def step_ended(state: RunState, step: RunStep) -> None:
         """Note that a step of `state`'s run ended with the snapshot `step`."""
         stamp = _step_end_stamp(step)
         if state.latest_step is None or stamp > state.latest_step[0]:
             state.latest_step = (stamp, step.id)
-        if step.status == "expired":
+        if step.status == "expired" and state.expired_open:
             state.expired_open.discard(step.id)
 
     def unpropagated(self) -> Iterator[tuple[RunState, str]]:
         """Each expired run's steps that were open when it expired and never expired."""
         for state in self.states.values():
-            for step_id in sorted(state.expired_open):
+            for step_id in sorted(state.expired_open or ()):
                 yield state, step_id
 
 

@@ -352,7 +352,7 @@ class Tracker:
             if self._failed():
                 return
             if state is not None:
-                RunBook.attach(state)
+                state.steps += 1  # one more step of its run
             if kind in _TERMINAL_EVENTS:
                 self._finish(step, state)  # adopted already ended: nothing to move
             else:
@@ -404,7 +404,11 @@ class Tracker:
             )
         del self._live[step.id]
         if self._runs is not None:
-            self._unindex(live.identity[0], step.id)  # the run it was indexed under
+            run_id = live.identity[0]  # the run it was indexed under
+            group = self._live_by_run[run_id]
+            del group[step.id]
+            if not group:
+                del self._live_by_run[run_id]
         self._finish(step, live.run)
 
     def _finish(self, step: RunStep, run: RunState | None) -> None:
@@ -479,12 +483,6 @@ class Tracker:
                 group = self._live_by_run[step.run_id] = {}
             group[step.id] = live
 
-    def _unindex(self, run_id: str, step_id: str) -> None:
-        group = self._live_by_run[run_id]
-        del group[step_id]
-        if not group:
-            del self._live_by_run[run_id]
-
     # -- runs --------------------------------------------------------------------
 
     def _cross(
@@ -548,7 +546,7 @@ class Tracker:
             for live in group.values():
                 if live.run is None:
                     live.run = state
-                    RunBook.attach(state)
+                    state.steps += 1
 
     def _same_run_snapshot(self, name: str, state: RunState) -> None:
         status = state.run.status
