@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import statistics
 import sys
 import time
@@ -47,6 +48,7 @@ from benchmarks import gen_stream
 from benchmarks.baselines import floor_validate
 from benchmarks.stream import DATA, SEED
 from steplife import Event, Tracker, open_input, parse_run, read_events
+from steplife._events import detect_format
 from steplife._run_lifecycle import run_trigger_between
 from steplife._runs import RUN_EVENT_STATUS
 
@@ -189,6 +191,67 @@ def follow_cost(path: Path, repeat: int = REPEAT) -> dict[str, float]:
     }
 
 
+REAL_CAPTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "real"
+"""The recorded streams the tests read, when this checkout has them beside it."""
+REAL_ROUNDS = 40  # each replay reads every capture this many times: about a second's work
+
+
+def real_streams(folder: Path = REAL_CAPTURES) -> dict[str, bytes]:
+    """Every recorded stream (SSE or JSONL) under `folder`, by path; empty when absent."""
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix in (".sse", ".txt", ".jsonl"):
+            data = path.read_bytes()
+            if detect_format(data[:4096]) is not None:
+                found[str(path)] = data
+    return found
+
+
+def _replay_all(captures: dict[str, bytes], rounds: int, *, follow_runs: bool) -> float:
+    """CPU seconds to validate every capture `rounds` times, each from its bytes."""
+    gc.collect()
+    start = time.process_time()
+    for _ in range(rounds):
+        for name, data in captures.items():
+            tracker = Tracker(keep_finished=False, follow_runs=follow_runs)
+            tracker.consume(read_events(io.BytesIO(data), name))
+            tracker.finish(file=name)
+    return time.process_time() - start
+
+
+def real_captures_cost(
+    captures: dict[str, bytes], repeat: int = REPEAT, rounds: int = REAL_ROUNDS
+) -> dict[str, float]:
+    """The followed/baseline ratio on the recorded streams, as `follow_cost` measures it.
+
+    The captures are read from memory, so disk time does not dilute the difference.
+    """
+    counted = Tracker()
+    for name, data in captures.items():
+        counted.consume(read_events(io.BytesIO(data), name))
+    run_events = sum(
+        n
+        for name, n in counted.event_names.items()
+        if name.startswith("thread.run.") and not name.startswith("thread.run.step.")
+    )
+    pairs = []
+    for i in range(repeat):
+        order = (True, False) if i % 2 == 0 else (False, True)
+        seconds = {follow: _replay_all(captures, rounds, follow_runs=follow) for follow in order}
+        pairs.append(seconds[False] / seconds[True])
+    return {
+        "captures": len(captures),
+        "events": counted.events,
+        "run_events": run_events,
+        "run_event_share": run_events / counted.events,
+        "ratio": statistics.median(pairs),
+        "pair_ratio_min": min(pairs),
+        "pair_ratio_max": max(pairs),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print this benchmark's figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
@@ -196,9 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    for measure, value in follow_cost(runs_stream_file(), args.repeat).items():
-        shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
-        print(f"{measure:>26}: {shown}")
+    sections = [("benchmark stream", follow_cost(runs_stream_file(), args.repeat))]
+    if captures := real_streams():
+        sections.append(("real captures", real_captures_cost(captures, args.repeat)))
+    for title, figures in sections:
+        print(title)
+        for measure, value in figures.items():
+            shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
+            print(f"{measure:>30}: {shown}")
     return 0
 
 

@@ -97,3 +97,26 @@ def test_the_baseline_tracker_is_not_following_runs(clean: Path) -> None:
     assert isinstance(tracker, Tracker)
     assert tracker.runs == {}
     assert seconds >= 0
+
+
+def test_the_real_captures_are_the_streams_of_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "a.sse").write_bytes(b"event: thread.run.created\ndata: {}\n\n")
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "b.jsonl").write_bytes(b'{"event": "done", "data": "[DONE]"}\n')
+    (tmp_path / "SOURCES.md").write_bytes(b"# where they come from\n")
+    (tmp_path / "c.txt").write_bytes(b"not a stream\n")
+    found = runs.real_streams(tmp_path)
+    assert sorted(Path(name).name for name in found) == ["a.sse", "b.jsonl"]
+    assert runs.real_streams(tmp_path / "absent") == {}
+
+
+def test_the_real_captures_cost_counts_their_events(tmp_path: Path) -> None:
+    events = list(gen_stream.generate(400, 50, 5, runs=True))
+    captures = {"one.jsonl": stream(tmp_path, events).read_bytes()}
+    figures = runs.real_captures_cost(captures, repeat=2, rounds=1)
+    names = Counter(event["event"] for event in events)
+    run_events = sum(n for name, n in names.items() if name in runs.RUN_EVENT_STATUS)
+    assert figures["captures"] == 1
+    assert figures["events"] == len(events)
+    assert figures["run_events"] == run_events > 0
+    assert figures["pair_ratio_min"] <= figures["ratio"] <= figures["pair_ratio_max"]
