@@ -503,14 +503,13 @@ class Tracker:
         assert runs is not None  # called only when runs are followed
         kind = name[_RUN_PREFIX_LENGTH:]
         run_id = _str(data.get("id")) if type(data) is dict else None
-        if run_id is not None and kind != "created":
-            known = runs.states.get(run_id)
-            if known is not None and known.raw is not None and known.raw == data:
-                # The very snapshot already loaded and checked (``created`` then
-                # ``queued`` send one, usually): checking it again could only repeat
-                # its findings. Only what the event's name claims is left to check.
-                self._same_run_snapshot(name, known)
-                return
+        state = None if run_id is None else runs.states.get(run_id)
+        if state is not None and state.raw is not None and kind != "created" and state.raw == data:
+            # The very snapshot already loaded and checked (``created`` then ``queued``
+            # send one, usually): checking it again could only repeat its findings.
+            # Only what the event's name claims is left to check.
+            self._same_run_snapshot(name, state)
+            return
         result = structure_run(data)
         if isinstance(result, list):
             for problem in result:
@@ -529,7 +528,7 @@ class Tracker:
         if run.status != expected:
             message = f"{name} carries status {run.status!r}, expected {expected!r}"
             self._note("status-mismatch", message, None, run_id=run.id)
-        state = runs.states.get(run.id)
+        # `state` is the run's: its id loaded from the `run_id` it was looked up by.
         group = self._live_by_run.get(run.id)
         # Most run events find no step of theirs in progress: no lists to build then.
         open_steps = [(live.step, live.details) for live in group.values()] if group else []
