@@ -463,3 +463,16 @@ def test_a_repeated_run_snapshot_after_the_run_ended_is_after_terminal() -> None
 def test_a_second_created_with_the_same_snapshot_is_a_duplicate() -> None:
     tracker = replay([run_event("created"), run_event("created")])
     assert run_keys(tracker) == [("duplicate-created", E, 2, None, RUN_ID)]
+
+
+def test_one_run_dict_changed_in_place_and_fed_again_is_followed_each_time() -> None:
+    _, data = run_event("created")
+    tracker = Tracker()
+    for kind in ("created", "queued", "in_progress"):
+        data["status"] = "queued" if kind == "created" else kind
+        if kind == "in_progress":
+            data["started_at"] = data["created_at"]
+        tracker.feed(f"thread.run.{kind}", data)
+    assert tracker.findings == []
+    assert tracker.run_statuses == {"in_progress": 1}
+    assert tracker.runs[RUN_ID].started_at == data["created_at"]

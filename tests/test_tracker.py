@@ -393,6 +393,17 @@ def test_an_in_progress_identical_to_created_does_not_repeat_its_findings() -> N
     assert keys(tracker.findings) == [("usage-before-completion", E, 1, STEP_ID)]
 
 
+def test_one_dict_changed_in_place_and_fed_again_is_checked_each_time() -> None:
+    # Not a repeat: the Tracker cannot tell what the dict held when it was first fed.
+    _, data = created()
+    tracker = Tracker()
+    tracker.feed("thread.run.step.created", data)
+    data["usage"] = USAGE
+    tracker.feed("thread.run.step.in_progress", data)
+    assert keys(tracker.findings) == [("usage-before-completion", E, None, STEP_ID)]
+    assert tracker.snapshot(STEP_ID).usage is not None
+
+
 def test_real_stream_quirks_are_accepted_without_a_finding() -> None:
     # expires_at instead of expired_at, no metadata key, extra usage keys.
     quirky_usage = {

@@ -290,7 +290,7 @@ class Tracker:
     def _snapshot_event(self, name: str, kind: str, data: Any) -> None:
         if kind == "in_progress":
             live = self._live.get(data.get("id", "")) if type(data) is dict else None
-            if live is not None and live.details is None and live.raw == data:
+            if live is not None and live.details is None and _repeats(live.raw, data):
                 # The very snapshot already checked (as `created` sends it, usually):
                 # checking it again could only repeat its findings.
                 if live.run is not None and live.run.run.status != "in_progress":
@@ -504,7 +504,7 @@ class Tracker:
         kind = name[_RUN_PREFIX_LENGTH:]
         run_id = _str(data.get("id")) if type(data) is dict else None
         state = None if run_id is None else runs.states.get(run_id)
-        if state is not None and state.raw is not None and kind != "created" and state.raw == data:
+        if state is not None and kind != "created" and _repeats(state.raw, data):
             # The very snapshot already loaded and checked (``created`` then ``queued``
             # send one, usually): checking it again could only repeat its findings.
             # Only what the event's name claims is left to check.
@@ -641,6 +641,15 @@ class Tracker:
                     raise StreamError(finding)
         self.findings.extend(pending)
         return pending
+
+
+def _repeats(last: dict[str, Any] | None, data: dict[str, Any]) -> bool:
+    """Whether `data` is the snapshot last taken, `last`, sent again.
+
+    The very same dict object is not taken as a repeat: a caller that changes one dict
+    in place and feeds it again would otherwise have every change skipped.
+    """
+    return last is not None and last is not data and last == data
 
 
 def _str(value: object) -> str | None:
