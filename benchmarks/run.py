@@ -69,7 +69,7 @@ NOTES = """
   does, in alternating pairs timed in CPU time of the process (time spent waiting for a core
   does not count); events/s are the best of each, `ratio` is the median over the pairs and
   `pair_ratio_min`/`_max` its spread. The followed replay must find no error first. Run
-  events are 23 % of this stream against about 7 % of the events in the real captures (per
+  events are 23 % of this stream against about 6 % of the events in the real captures (per
   step event they are about as many, 0.31 here and 0.35 there, but real streams are mostly
   message deltas, which cost the same either way), so this is a high estimate of the cost.
   `least_follower_ratio` bounds what any follower can reach here: the same baseline replay
