@@ -114,6 +114,11 @@ def least_following(events: Iterable[Event]) -> Iterator[Event]:
         yield event
 
 
+def _run_events(tracker: Tracker) -> int:
+    """How many of the events `tracker` read were run events (``thread.run.*``)."""
+    return sum(n for name, n in tracker.event_names.items() if name in RUN_EVENT_STATUS)
+
+
 def _clean(tracker: Tracker) -> None:
     """Raise unless the followed replay found no error and every run completed."""
     errors = Counter(f.rule for f in tracker.findings if f.is_error)
@@ -154,11 +159,7 @@ def follow_cost(path: Path, repeat: int = REPEAT) -> dict[str, float]:
     followed, baseline = times["followed"], times["baseline"]
     assert tracker is not None  # repeat >= 1
     events = tracker.events
-    run_events = sum(
-        n
-        for name, n in tracker.event_names.items()
-        if name.startswith("thread.run.") and not name.startswith("thread.run.step.")
-    )
+    run_events = _run_events(tracker)
     pairs = [b / f for f, b in zip(followed, baseline, strict=True)]
     least_pairs = [p / f for f, p in zip(times["least"], times["passed"], strict=True)]
     best_f, best_b = min(followed), min(baseline)
@@ -231,11 +232,7 @@ def real_captures_cost(
     counted = Tracker()
     for name, data in captures.items():
         counted.consume(read_events(io.BytesIO(data), name))
-    run_events = sum(
-        n
-        for name, n in counted.event_names.items()
-        if name.startswith("thread.run.") and not name.startswith("thread.run.step.")
-    )
+    run_events = _run_events(counted)
     pairs = []
     for i in range(repeat):
         order = (True, False) if i % 2 == 0 else (False, True)
