@@ -36,8 +36,13 @@ RUN_ENDINGS = ("completed", "failed", "cancelled", "expired", "incomplete")
 TERMINAL = ("completed", "failed", "cancelled", "expired")
 STAMP = {status: f"{status}_at" for status in TERMINAL}
 EXISTS = settings(max_examples=1000, database=None, phases=[Phase.generate])
-SHRUNK = settings(database=None, phases=[Phase.generate, Phase.shrink])
-"""For `find` when the smallest example matters (no explain phase: it only costs time)."""
+SHRUNK = settings(database=None, phases=[Phase.generate, Phase.shrink], derandomize=True)
+"""For `find` when the smallest example matters (no explain phase: it only costs time).
+
+Derandomized: about one seed in 400 shrank the arguments-in-pieces example to a local
+minimum (a spare step left in front), which failed a CI run; a fixed search is the same
+on every run and in every profile.
+"""
 
 
 def step_events(stream: EventStream) -> dict[str, list[tuple[int, str, Any]]]:
