@@ -250,6 +250,17 @@ def test_a_delta_that_cannot_be_merged_is_malformed_with_its_path() -> None:
     assert "delta.step_details.tool_calls[0].index" in finding.message
 
 
+def test_feed_event_locates_the_findings_of_a_readable_event_as_consume_does() -> None:
+    name, data = in_progress()  # an in_progress never created: adopted, a warning
+    event = Event(name, data, "capture.jsonl", 9, 4)
+    fed = Tracker()
+    findings = fed.feed_event(event)
+    assert keys(findings) == [("adopted-step", W, 9, STEP_ID)]
+    assert (findings[0].file, findings[0].event_index) == ("capture.jsonl", 4)
+    assert Tracker().consume([event]).findings == findings
+    assert fed.live_ids == [STEP_ID]
+
+
 def test_an_unreadable_event_from_the_reader_is_a_malformed_event_at_its_line() -> None:
     tracker = Tracker()
     bad = Event(None, None, "capture.jsonl", 7, 3, "not valid JSON (oops)")
