@@ -44,9 +44,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks import gen_stream
 from benchmarks.baselines import floor_validate
-from benchmarks.stream import DATA, SEED
+from benchmarks.stream import stream_file
 from steplife import Event, Tracker, open_input, parse_run, read_events
 from steplife._events import detect_format
 from steplife._run_lifecycle import run_trigger_between
@@ -58,13 +57,7 @@ REPEAT = 5
 
 def runs_stream_file(events: int = EVENTS, steps: int = STEPS) -> Path:
     """The run-lifecycle benchmark stream's path, generated on first use."""
-    DATA.mkdir(exist_ok=True)
-    path = DATA / f"stream-runs-{events}-{steps}-{SEED}.jsonl"
-    if not path.exists():
-        partial = path.with_suffix(".partial")
-        gen_stream.write(partial, events, steps, SEED, runs=True)
-        partial.rename(path)
-    return path
+    return stream_file(events, steps, runs=True)
 
 
 Pass = Callable[[Iterable[Event]], Iterator[Event]]

@@ -21,13 +21,13 @@ EVENTS, STEPS, SEED = 1_000_000, 200_000, 0
 PEER_SLICE = 20_000
 
 
-def stream_file(events: int = EVENTS, steps: int = STEPS) -> Path:
-    """The benchmark stream's path, generated on first use."""
+def stream_file(events: int = EVENTS, steps: int = STEPS, *, runs: bool = False) -> Path:
+    """The benchmark stream's path (with run lifecycles when `runs`), generated on first use."""
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"stream-{events}-{steps}-{SEED}.jsonl"
+    path = DATA / f"stream{'-runs' if runs else ''}-{events}-{steps}-{SEED}.jsonl"
     if not path.exists():
         partial = path.with_suffix(".partial")
-        gen_stream.write(partial, events, steps, SEED)
+        gen_stream.write(partial, events, steps, SEED, runs=runs)
         partial.rename(path)
     return path
 
