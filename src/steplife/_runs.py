@@ -117,11 +117,6 @@ class RunState:
         """The run's status as of its last event."""
         return self.run.status
 
-    @property
-    def end_stamp(self) -> int | None:
-        """The run's own terminal stamp, when it ended with one."""
-        return _end_stamp(self.run)
-
 
 def _end_stamp(run: Run) -> int | None:
     name = _RUN_END_STAMP.get(run.status)
@@ -182,10 +177,6 @@ class RunBook:
         counts = Counter(state.steps for state in self.states.values())
         counts.update(self._forgotten_steps)
         return counts
-
-    def get(self, run_id: str) -> RunState | None:
-        """The state of `run_id`, or None when no event of it was seen (or remembered)."""
-        return self.states.get(run_id)
 
     # -- checks on a step event (read only) -------------------------------------
 

@@ -531,10 +531,7 @@ class Tracker:
         run = result
         for finding in self.rules.check_run(run):
             self._pending.append(self._locate(finding))
-        expected = RUN_EVENT_STATUS[name]
-        if run.status != expected:
-            message = f"{name} carries status {run.status!r}, expected {expected!r}"
-            self._note("status-mismatch", message, None, run_id=run.id)
+        self._run_status_claimed(name, run)
         # `state` is the run's: its id loaded from the `run_id` it was looked up by.
         group = self._live_by_run.get(run.id)
         # Most run events find no step of theirs in progress: no lists to build then.
@@ -555,13 +552,16 @@ class Tracker:
                     state.steps += 1
 
     def _same_run_snapshot(self, name: str, state: RunState) -> None:
-        status = state.run.status
-        expected = RUN_EVENT_STATUS[name]
-        if status != expected:
-            message = f"{name} carries status {status!r}, expected {expected!r}"
-            self._note("status-mismatch", message, None, run_id=state.run.id)
+        self._run_status_claimed(name, state.run)
         if not self._failed():
             state.where = self._where
+
+    def _run_status_claimed(self, name: str, run: Run) -> None:
+        """Note a ``status-mismatch`` when `run` lacks the status the event `name` claims."""
+        expected = RUN_EVENT_STATUS[name]
+        if run.status != expected:
+            message = f"{name} carries status {run.status!r}, expected {expected!r}"
+            self._note("status-mismatch", message, None, run_id=run.id)
 
     def _compare(self, live: _Live, step: RunStep, name: str) -> None:
         identity = _identity(step)
