@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint types unit bench diagrams clean
+.PHONY: test test-thorough demo lint types unit bench diagrams clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,19 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy --strict src tests benchmarks
 
-# coverage starts before pytest, so it also sees the modules steplife's own pytest
-# plugin (the pytest11 entry point) imports while pytest starts up.
+# The tests run in parallel, one worker a core (pytest-xdist). Coverage starts in each
+# worker as the interpreter starts (`patch = ["subprocess"]` in pyproject.toml), so it also
+# sees the modules steplife's own pytest plugin (the pytest11 entry point) imports while
+# pytest starts up; `combine` merges the workers' data.
 unit: $(STAMP)
 	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage run -m pytest -n auto
+	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report --fail-under=90
+
+## test-thorough: every property test at 1,000 examples, and the long searches (not in CI)
+test-thorough: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest -n auto
 
 ## demo: validate the bundled example captures
 demo: $(STAMP)

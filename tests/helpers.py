@@ -9,6 +9,7 @@ from typing import Any, Final
 
 import attrs
 import pytest
+from hypothesis import settings
 
 from steplife import (
     Function,
@@ -28,6 +29,36 @@ REAL_FIXTURES = REPO.parent / "shared" / "fixtures" / "real"
 """The recorded real API data, kept beside the repository (``<repo>/../shared``)."""
 
 MISSING_REAL_FIXTURES = "real fixtures folder ../shared/fixtures/real is absent"
+
+EXAMPLES: Final = {"default": 100, "ci": 500, "thorough": 1000}
+"""Examples per property test in each hypothesis profile (``HYPOTHESIS_PROFILE``).
+
+``default`` is hypothesis' own count, for a developer's ``make test``; ``ci`` is five
+times it, for every push; ``thorough`` (``make test-thorough``) gives every test 1,000,
+costly or not, and adds the long searches. Costly tests take a share (`examples`).
+"""
+
+COSTLY: Final = 1 / 4
+"""The share for a test whose examples cost 20-50 ms each (a stream generated and
+replayed, a run machine run), measured under coverage on a 2-core machine; most
+property tests cost 1-15 ms an example."""
+
+HEAVY: Final = 1 / 8
+"""The share for a test whose examples cost 50 ms or more each (a step machine run of
+up to 50 moves, a strict machine checking every warning, one stream per rule)."""
+
+
+def examples(share: float) -> settings:
+    """Settings that draw `share` of the loaded profile's examples, and at least 10.
+
+    Sized from the measured cost per example (see `COSTLY` and `HEAVY`), so that
+    each profile spends its time where examples are cheap. The ``thorough`` profile
+    gives every test its full count.
+    """
+    if settings.get_current_profile_name() == "thorough":
+        share = 1
+    return settings(max_examples=max(10, round(settings().max_examples * share)))
+
 
 STEP_OBJECT = "thread.run.step"
 

@@ -14,6 +14,7 @@ The project's own private strategies; ``steplife.testing`` is the public home.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, Final
 
 from hypothesis import strategies as st
@@ -68,24 +69,32 @@ _LATEST_FINISH: Final = 10**6
 texts = st.text(max_size=40)
 """Any short text, including the empty string and non-ASCII."""
 
+# The factories below are cached: a strategy is immutable, and one built anew for each
+# draw (as `_run_steps` would) is validated and labelled anew each time, which cost
+# about 60 % of a property test's run.
 
+
+@cache
 def ids(prefix: str) -> st.SearchStrategy[str]:
     """API-looking ids: ``prefix`` and an underscore, then letters and digits."""
     alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
     return st.text(alphabet, min_size=1, max_size=24).map(lambda s: f"{prefix}_{s}")
 
 
+@cache
 def usages() -> st.SearchStrategy[Usage]:
     """Token counts whose total is the sum of the two parts."""
     counts = st.integers(min_value=0, max_value=10**7)
     return st.builds(Usage.of, counts, counts)
 
 
+@cache
 def last_errors() -> st.SearchStrategy[LastError]:
     """Errors with a documented code."""
     return st.builds(LastError, code=st.sampled_from(DOCUMENTED_ERROR_CODES), message=texts)
 
 
+@cache
 def metadatas() -> st.SearchStrategy[Metadata]:
     """Metadata within the API's limits: <=16 pairs, keys <=64 and values <=512 chars."""
     return st.dictionaries(
@@ -99,6 +108,7 @@ def metadatas() -> st.SearchStrategy[Metadata]:
     )
 
 
+@cache
 def code_interpreter_outputs() -> st.SearchStrategy[CodeInterpreterOutput]:
     """Logs or image outputs."""
     logs = st.builds(CodeInterpreterLogs, logs=texts)
@@ -106,6 +116,7 @@ def code_interpreter_outputs() -> st.SearchStrategy[CodeInterpreterOutput]:
     return st.one_of(logs, images)
 
 
+@cache
 def code_interpreter_tool_calls() -> st.SearchStrategy[CodeInterpreterToolCall]:
     """Code-interpreter calls with any number of outputs."""
     body = st.builds(
@@ -119,6 +130,7 @@ def code_interpreter_tool_calls() -> st.SearchStrategy[CodeInterpreterToolCall]:
 _scores = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 
 
+@cache
 def file_search_tool_calls() -> st.SearchStrategy[FileSearchToolCall]:
     """File-search calls, each optional key present or absent."""
     contents = st.builds(
@@ -146,17 +158,20 @@ def file_search_tool_calls() -> st.SearchStrategy[FileSearchToolCall]:
     return st.builds(FileSearchToolCall, id=ids("call"), file_search=body)
 
 
+@cache
 def function_tool_calls() -> st.SearchStrategy[FunctionToolCall]:
     """Function calls, with or without their output."""
     body = st.builds(Function, name=texts, arguments=texts, output=st.none() | texts)
     return st.builds(FunctionToolCall, id=ids("call"), function=body)
 
 
+@cache
 def tool_calls() -> st.SearchStrategy[ToolCall]:
     """Any of the three tool-call variants."""
     return st.one_of(code_interpreter_tool_calls(), file_search_tool_calls(), function_tool_calls())
 
 
+@cache
 def step_details() -> st.SearchStrategy[StepDetails]:
     """Message-creation details or a list of up to four tool calls."""
     messages = st.builds(

@@ -18,12 +18,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import storeevents
+from helpers import COSTLY, examples
 from steplife import Tracker
 
 assert storeevents.BENCHMARKS  # importing it put benchmarks/ on sys.path
 gen_stream: Any = importlib.import_module("gen_stream")  # benchmarks/ is no package
 
 
+@examples(COSTLY)
 @given(
     steps=st.integers(0, 120),
     events_per_step=st.floats(4.6, 12),

@@ -10,14 +10,16 @@ break one is never accepted.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import pytest
 from hypothesis import Phase, settings
 from hypothesis.errors import InvalidArgument
-from hypothesis.stateful import run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
+from helpers import COSTLY, HEAVY, examples
 from steplife import (
     CATALOGUE,
     IllegalTransitionError,
@@ -56,10 +58,11 @@ WARNINGS = {code for code, rule in CATALOGUE.items() if rule.severity is Severit
 STRICT_RULES = Rules(severity=dict.fromkeys(WARNINGS, "error"))
 
 TestLifecycle = lifecycle_machine(LifecycleAdapter).TestCase
+TestLifecycle.settings = examples(HEAVY)
 TestStrictLifecycle = lifecycle_machine(
     lambda clock: LifecycleAdapter(clock, rules=STRICT_RULES), strict=True
 ).TestCase
-TestStrictLifecycle.settings = settings(max_examples=max(10, settings().max_examples // 4))
+TestStrictLifecycle.settings = examples(HEAVY)
 
 CREATED = 1_700_000_000
 USAGES = {
@@ -165,9 +168,55 @@ class Picky(LifecycleAdapter):
         super().apply(step_id, trigger, **payload)
 
 
-@pytest.mark.parametrize("adapter", [Forgetful, Permissive, OwnClock, Picky])
-def test_the_machine_catches_a_faulty_adapter(adapter: Any) -> None:
-    """Each planted fault makes the machine fail."""
+Move = Callable[[Any], object]
+"""One rule of a state machine, called on a machine instance as its run would call it."""
+
+DETAILS = MessageCreationDetails(message_creation=MessageCreation(message_id="msg_1"))
+STEP_WITNESSES: dict[type[LifecycleAdapter], list[Move]] = {
+    Forgetful: [
+        lambda m: m.start(DETAILS, None, "run_1"),
+        lambda m: m.complete("step_1", Usage.of(1, 1), None),
+    ],
+    Permissive: [
+        lambda m: m.start(DETAILS, None, "run_1"),
+        lambda m: m.complete("step_1", Usage.of(1, 1), None),
+        lambda m: m.cancel("step_1", None, None),
+    ],
+    OwnClock: [
+        lambda m: m.start(DETAILS, None, "run_1"),
+        lambda m: m.expire("step_1", None, None),
+    ],
+    Picky: [
+        lambda m: m.start(DETAILS, None, "run_1"),
+        lambda m: m.complete("step_1", None, None),
+    ],
+}
+"""For each planted fault, a short sequence of the machine's rules that exposes it."""
+
+
+def play(machine: RuleBasedStateMachine, moves: list[Move]) -> None:
+    """Call `moves` on `machine`, checking its invariants after each, as a run does."""
+    invariants = [name for name in dir(machine) if name.startswith("every_")]
+    assert invariants, "the machine has no invariant to check"
+    for move in moves:
+        move(machine)
+        for name in invariants:
+            getattr(machine, name)()
+
+
+@pytest.mark.parametrize("adapter", list(STEP_WITNESSES), ids=lambda cls: cls.__name__)
+def test_the_machine_catches_a_faulty_adapter_on_its_witness(adapter: Any) -> None:
+    """The fault's witness fails the machine; the reference adapter passes the same moves."""
+    moves = STEP_WITNESSES[adapter]
+    play(lifecycle_machine(LifecycleAdapter)(), moves)
+    with pytest.raises(AssertionError):
+        play(lifecycle_machine(adapter)(), moves)
+
+
+@pytest.mark.thorough
+@pytest.mark.parametrize("adapter", list(STEP_WITNESSES), ids=lambda cls: cls.__name__)
+def test_the_machine_finds_a_faulty_adapter_on_its_own(adapter: Any) -> None:
+    """A blind search of the machine's rules finds each planted fault (a long search)."""
     machine = lifecycle_machine(adapter)
     with pytest.raises(AssertionError):
         run_state_machine_as_test(
@@ -212,10 +261,11 @@ def test_bad_arguments_are_refused_at_once(arguments: dict[str, Any]) -> None:
 # -- runs --------------------------------------------------------------------------
 
 TestRunLifecycle = run_lifecycle_machine(RunLifecycleAdapter).TestCase
+TestRunLifecycle.settings = examples(COSTLY)
 TestStrictRunLifecycle = run_lifecycle_machine(
     lambda clock: RunLifecycleAdapter(clock, rules=STRICT_RULES), strict=True
 ).TestCase
-TestStrictRunLifecycle.settings = settings(max_examples=max(10, settings().max_examples // 4))
+TestStrictRunLifecycle.settings = examples(COSTLY)
 
 RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling", *RUN_TARGETS.values())
 ACTION = RequiredAction(
@@ -358,9 +408,41 @@ class FirstStartOnly(RunLifecycleAdapter):
             self.runs[run_id].started_at = started
 
 
-@pytest.mark.parametrize("adapter", [SkipsCancelling, KeepsAction, FirstStartOnly])
-def test_the_run_machine_catches_a_faulty_adapter(adapter: Any) -> None:
-    """Each planted fault makes the run machine fail.
+RUN_WITNESSES: dict[type[RunLifecycleAdapter], list[Move]] = {
+    SkipsCancelling: [
+        lambda m: m.create(),
+        lambda m: m.end("run_1", "cancel", None),
+    ],
+    KeepsAction: [
+        lambda m: m.create(),
+        lambda m: m.start("run_1"),
+        lambda m: m.require_action("run_1", ACTION),
+        lambda m: m.queue("run_1"),
+    ],
+    FirstStartOnly: [
+        lambda m: m.create(),
+        lambda m: m.start("run_1"),
+        lambda m: m.require_action("run_1", ACTION),
+        lambda m: m.tick(5),
+        lambda m: m.start("run_1"),
+    ],
+}
+"""For each planted run fault, a short sequence of the run machine's rules exposing it."""
+
+
+@pytest.mark.parametrize("adapter", list(RUN_WITNESSES), ids=lambda cls: cls.__name__)
+def test_the_run_machine_catches_a_faulty_adapter_on_its_witness(adapter: Any) -> None:
+    """The fault's witness fails the run machine; the reference adapter passes it."""
+    moves = RUN_WITNESSES[adapter]
+    play(run_lifecycle_machine(RunLifecycleAdapter)(), moves)
+    with pytest.raises(AssertionError):
+        play(run_lifecycle_machine(adapter)(), moves)
+
+
+@pytest.mark.thorough
+@pytest.mark.parametrize("adapter", list(RUN_WITNESSES), ids=lambda cls: cls.__name__)
+def test_the_run_machine_finds_a_faulty_adapter_on_its_own(adapter: Any) -> None:
+    """A blind search of the run machine's rules finds each planted fault (a long search).
 
     Some faults need a run to wait and resume within one example, which a random search
     of 500 examples missed about one time in three: the search is derandomized (the

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from helpers import HEAVY, examples
 from steplife import MessageCreation, MessageCreationDetails, RunStep, Usage, to_json
 from steplife.testing import FakeClock, lifecycle_machine
 
@@ -39,6 +40,7 @@ BaseOrchestrator: Any = toy.ToyOrchestrator
 BaseAdapter: Any = toy.ToyAdapter
 
 TestToyOrchestrator = lifecycle_machine(toy.ToyAdapter).TestCase
+TestToyOrchestrator.settings = examples(HEAVY)
 
 
 class ReopeningOrchestrator(BaseOrchestrator):  # type: ignore[misc]

@@ -11,6 +11,7 @@ from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from helpers import COSTLY, examples
 from steplife import (
     CATALOGUE,
     IllegalTransitionError,
@@ -85,6 +86,7 @@ def assert_reported(stream: InvalidStream) -> None:
         assert stream.rule in {f.rule for f in strict.findings}, stream.description
 
 
+@examples(COSTLY)
 @given(invalid_event_streams())
 def test_every_mutation_is_reported_as_exactly_its_rule(stream: InvalidStream) -> None:
     """No false negative, and no other error alongside."""
@@ -162,7 +164,9 @@ def test_stream_rules_are_produced_on_runs_too(rule: str) -> None:
     stream = find(
         invalid_event_streams(rule=rule),
         lambda s: any(f.run_id and not f.step_id for f in replay_lines(s.lines).findings),
-        settings=settings(database=None, max_examples=2000, phases=[Phase.generate]),
+        settings=settings(
+            database=None, max_examples=2000, phases=[Phase.generate], derandomize=True
+        ),
     )
     findings = replay_lines(stream.lines).findings
     assert {f.rule for f in findings if f.severity is Severity.ERROR} == {rule}
@@ -192,6 +196,7 @@ def test_bad_arguments_are_refused_at_once(arguments: dict[str, Any]) -> None:
         invalid_event_streams(**arguments)
 
 
+@examples(COSTLY)
 @given(invalid_event_streams(rule=["after-terminal", "malformed-event"]))
 def test_several_rules_can_be_asked_for(stream: InvalidStream) -> None:
     """``rule=`` takes a collection of codes."""
@@ -199,6 +204,7 @@ def test_several_rules_can_be_asked_for(stream: InvalidStream) -> None:
     assert_reported(stream)
 
 
+@examples(COSTLY)
 @given(invalid_event_streams())
 def test_an_invalid_stream_describes_itself(stream: InvalidStream) -> None:
     """Lines end in newlines but perhaps the last; events are there unless a line was cut."""

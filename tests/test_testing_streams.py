@@ -13,6 +13,7 @@ from hypothesis.errors import InvalidArgument
 from openai.types.beta import AssistantStreamEvent
 from pydantic import TypeAdapter
 
+from helpers import COSTLY, examples
 from steplife import StepType, Tracker, read_events, run_from_dict, to_dict
 from steplife.testing import (
     EventStream,
@@ -35,7 +36,8 @@ RUN = "thread.run."
 RUN_ENDINGS = ("completed", "failed", "cancelled", "expired", "incomplete")
 TERMINAL = ("completed", "failed", "cancelled", "expired")
 STAMP = {status: f"{status}_at" for status in TERMINAL}
-EXISTS = settings(max_examples=1000, database=None, phases=[Phase.generate])
+EXISTS = settings(max_examples=1000, database=None, phases=[Phase.generate], derandomize=True)
+"""For `find` when only the existence of an example matters: a fixed search, no shrinking."""
 SHRUNK = settings(database=None, phases=[Phase.generate, Phase.shrink], derandomize=True)
 """For `find` when the smallest example matters (no explain phase: it only costs time).
 
@@ -72,6 +74,7 @@ def ended(stream: EventStream) -> set[str]:
     }
 
 
+@examples(COSTLY)
 @given(event_streams(max_runs=3, max_steps=4, interleave=True))
 def test_the_validator_accepts_every_valid_stream(stream: EventStream) -> None:
     """No false positive: a fresh Tracker, following the runs, finds nothing at all.
@@ -93,11 +96,7 @@ def test_the_validator_accepts_every_valid_stream(stream: EventStream) -> None:
     assert sorted(tracker.steps_per_run.elements()) == sorted(per_run[r] for r in runs)
 
 
-QUARTER = settings(max_examples=max(10, settings().max_examples // 4))
-"""For properties the main validation test already exercises on every stream."""
-
-
-@QUARTER
+@examples(COSTLY)
 @given(event_streams(max_runs=2, interleave=True))
 def test_each_run_ends_after_its_steps_with_what_its_ending_carries(stream: EventStream) -> None:
     """No step outlives its run; the ending's fields are there, as the rules want them."""
@@ -170,6 +169,7 @@ def test_jsonl_and_sse_read_back_as_the_same_events(stream: EventStream) -> None
     assert expected == [(event.name, event.data) for event in sse]
 
 
+@examples(COSTLY)
 @given(event_streams(max_runs=2, interleave=True, dangling=True))
 def test_replaying_lines_or_events_finds_the_same(stream: EventStream) -> None:
     """`replay` and `replay_lines` agree, up to where each finding was located."""
@@ -200,6 +200,7 @@ def test_the_deltas_rebuild_every_call(stream: EventStream) -> None:
         assert final == merged
 
 
+@examples(COSTLY)
 @given(st.data())
 def test_the_shape_asked_for_is_the_shape_drawn(data: st.DataObject) -> None:
     """Step counts, types and end statuses stay within what was asked."""
