@@ -23,6 +23,7 @@ from steplife import (
     ToolCallsDetails,
     Usage,
 )
+from steplife._lifecycle import STEP_MOVES, build_machine
 
 TERMINAL = ["cancelled", "failed", "completed", "expired"]
 TRIGGERS = ["complete", "fail", "cancel", "expire"]
@@ -395,3 +396,58 @@ def test_a_clock_giving_fractions_is_refused() -> None:
             assistant_id="asst_1",
             step_details=MessageCreationDetails(message_creation=MessageCreation(message_id="m")),
         )
+
+
+STATUSES = ["in_progress", *TERMINAL]
+
+
+def stepped_to(status: str) -> RunStep:
+    """A clean step in `status`, reached through the Lifecycle itself."""
+    lifecycle = Lifecycle(clock=FakeClock())
+    step = start(lifecycle)
+    if status != "in_progress":
+        trigger = {"completed": "complete", "failed": "fail", "cancelled": "cancel"}.get(
+            status, "expire"
+        )
+        payload: dict[str, Any] = {"usage": USAGE} if status == "completed" else {}
+        if status == "failed":
+            payload["last_error"] = ERROR
+        lifecycle.apply(step, trigger, **payload)
+    return step
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("trigger", [*TRIGGERS, "start", "not_a_trigger"])
+def test_the_compiled_moves_agree_with_the_machine(status: str, trigger: str) -> None:
+    """For every status and trigger, `STEP_MOVES` says what firing it does: where the
+    step goes, or (no entry) that the machine refuses it."""
+    step = stepped_to(status)
+    payload: dict[str, Any] = {"usage": USAGE} if trigger == "complete" else {}
+    if trigger == "fail":
+        payload["last_error"] = ERROR
+    expected = STEP_MOVES.get((status, trigger))
+    if expected is None:
+        with pytest.raises(IllegalTransitionError):
+            Lifecycle(clock=FakeClock()).apply(step, trigger, **payload)
+        assert step.status == status
+    else:
+        Lifecycle(clock=FakeClock()).apply(step, trigger, **payload)
+        assert expected == step.status
+
+
+def test_the_machine_has_nothing_the_compiled_moves_would_skip() -> None:
+    """No condition, no unless, no callback but the stamping one, no internal move:
+    a move the table allows is one the machine makes, whatever the payload."""
+    machine = build_machine()
+    for event in machine.events.values():
+        for transitions in event.transitions.values():
+            for transition in transitions:
+                assert transition.conditions == []
+                assert transition.dest is not None
+                assert [getattr(c, "__name__", c) for c in transition.before] == ["_apply"]
+                assert transition.after == []
+                assert transition.prepare == []
+    for state in machine.states.values():
+        assert state.on_enter == []
+        assert state.on_exit == []
+    assert len(STEP_MOVES) == len(TRIGGERS)

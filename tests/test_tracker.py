@@ -40,6 +40,7 @@ from streams import (
     replay,
     run_event,
     snapshot,
+    terminal,
     tool_calls_delta,
     tool_details,
 )
@@ -413,6 +414,20 @@ def test_one_dict_changed_in_place_and_fed_again_is_checked_each_time() -> None:
     tracker.feed("thread.run.step.in_progress", data)
     assert keys(tracker.findings) == [("usage-before-completion", E, None, STEP_ID)]
     assert tracker.snapshot(STEP_ID).usage is not None
+
+
+@pytest.mark.parametrize("status", ["completed", "failed", "cancelled", "expired"])
+def test_a_snapshot_handed_out_stays_as_it_was_when_its_step_ends(status: str) -> None:
+    """The end of a step replaces its record; it never changes a snapshot already given."""
+    tracker = Tracker()
+    for name, data in [created(), in_progress()]:
+        tracker.feed(name, data)
+    held = tracker.snapshot(STEP_ID)
+    before = to_dict(held)
+    tracker.feed(*terminal(status))
+    assert before == to_dict(held)
+    assert held.status == "in_progress"
+    assert tracker.snapshot(STEP_ID).status == status
 
 
 def test_real_stream_quirks_are_accepted_without_a_finding() -> None:

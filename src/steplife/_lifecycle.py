@@ -33,7 +33,7 @@ from steplife._model import (
 from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
 from steplife.errors import IllegalTransitionError, InvalidStepError, SteplifeWarning
 
-__all__ = ["MACHINE_CONFIG", "Clock", "Lifecycle", "Trigger", "build_machine"]
+__all__ = ["MACHINE_CONFIG", "STEP_MOVES", "Clock", "Lifecycle", "Trigger", "build_machine"]
 
 Trigger: TypeAlias = Literal["complete", "fail", "cancel", "expire"]
 """The four triggers; each leads from ``in_progress`` to one terminal status."""
@@ -96,6 +96,18 @@ def build_machine(
 
 _MACHINE: Final = build_machine()
 _EVENTS: Final = _MACHINE.events
+STEP_MOVES: Final[Mapping[tuple[str, str], str]] = {
+    (source, trigger): transition.dest
+    for trigger, event in _EVENTS.items()
+    for source, transitions in event.transitions.items()
+    for transition in transitions
+    if transition.dest is not None  # an internal transition moves nothing
+}
+"""(status, trigger) -> the status it leads to, read off the machine once.
+
+For callers that judge a move without firing it on a step (the Tracker, which keeps
+the checked payload as the result): the machine stays the one definition. A move the
+machine refuses has no entry."""
 _TRANSITION_FIELDS: Final = frozenset(
     ("status", "cancelled_at", "completed_at", "expired_at", "failed_at", "usage", "last_error")
 )
@@ -300,21 +312,6 @@ class Lifecycle:
                     f"step {step.id!r}: {trigger} rejected, the step is unchanged", findings
                 )
         return findings
-
-
-def fire_unchecked(
-    step: RunStep, trigger: str, at: int, usage: Usage | None, last_error: LastError | None
-) -> None:
-    """Fire `trigger` on an ``in_progress`` `step` with no rule check and no rollback.
-
-    For callers that have already checked the terminal snapshot against every rule
-    (the Tracker does): the machine still decides the move and stamps the step.
-    Raises `IllegalTransitionError` when the machine refuses the trigger.
-    """
-    try:
-        _EVENTS[trigger].trigger(step, at, usage, last_error)
-    except MachineError:
-        raise IllegalTransitionError(step.id, step.status, trigger) from None
 
 
 def _stamp(value: object) -> int:

@@ -16,7 +16,7 @@ from typing import Any, Final
 import attrs
 
 from steplife._events import Event
-from steplife._lifecycle import fire_unchecked
+from steplife._lifecycle import STEP_MOVES
 from steplife._merge import MergeError, merge_delta
 from steplife._model import Run, RunStep
 from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
@@ -30,19 +30,13 @@ STEP_PREFIX: Final = "thread.run.step."
 _RUN_PREFIX_LENGTH: Final = len(RUN_PREFIX)
 REMEMBER_FINISHED: Final = 100_000
 """How many finished steps a Tracker that keeps no snapshots remembers by default."""
-_TERMINAL_EVENTS: Final[Mapping[str, tuple[str, str]]] = {
-    # event suffix -> (trigger, status)
-    "completed": ("complete", "completed"),
-    "failed": ("fail", "failed"),
-    "cancelled": ("cancel", "cancelled"),
-    "expired": ("expire", "expired"),
-}
-_STAMP_OF: Final = {
-    "completed": "completed_at",
-    "failed": "failed_at",
-    "cancelled": "cancelled_at",
-    "expired": "expired_at",
-}
+_TERMINAL_EVENTS: Final = frozenset(
+    # The event suffixes that end a step: each names a status the machine moves an
+    # in_progress step to.
+    status
+    for (source, _trigger), status in STEP_MOVES.items()
+    if source == "in_progress"
+)
 _STEP_EVENT_KINDS: Final[Mapping[str, str]] = {
     STEP_PREFIX + kind: kind for kind in ("created", "in_progress", "delta", *_TERMINAL_EVENTS)
 }
@@ -321,9 +315,7 @@ class Tracker:
         step_id = step.id
         for finding in self.rules.check(step):
             self._pending.append(self._locate(finding))
-        expected = (
-            "in_progress" if kind in ("created", "in_progress") else _TERMINAL_EVENTS[kind][1]
-        )
+        expected = "in_progress" if kind in ("created", "in_progress") else kind
         if step.status != expected:
             self._note(
                 "status-mismatch",
@@ -385,7 +377,6 @@ class Tracker:
     def _terminal(
         self, live: _Live, step: RunStep, data: dict[str, Any], name: str, kind: str
     ) -> None:
-        trigger, status = _TERMINAL_EVENTS[kind]
         if live.details is not None:
             # The payload's own JSON: it loaded as `step`, so it is well formed.
             diverged = _diverged(live.details, data["step_details"], "step_details")
@@ -397,18 +388,10 @@ class Tracker:
                 )
         if self._failed():
             return
-        stamp = getattr(step, _STAMP_OF[status])
-        # The rules already ran on the payload above. A live step is in_progress,
-        # unless it was adopted from a snapshot with a terminal status (reported as
-        # status-mismatch then): the machine has nothing left to move in that case.
-        if live.step.status == "in_progress":
-            fire_unchecked(
-                live.step,
-                trigger,
-                stamp if stamp is not None else live.step.created_at,
-                step.usage,
-                step.last_error,
-            )
+        # The rules already ran on the payload, and the machine moves an in_progress
+        # step to the status this event names (`_TERMINAL_EVENTS` is read off it): the
+        # checked payload is the move's result. The live record is dropped, not
+        # changed, so a snapshot handed out before stays what it was.
         del self._live[step.id]
         if self._runs is not None:
             run_id = live.identity[0]  # the run it was indexed under
