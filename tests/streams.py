@@ -17,7 +17,7 @@ from typing import Any, Final, TypeAlias
 import orjson
 
 from steplife._events import read_jsonl
-from steplife._rules import Finding, Severity
+from steplife._findings import Finding, Severity
 from steplife._tracker import Tracker
 
 StreamEvent: TypeAlias = tuple[str, Any]

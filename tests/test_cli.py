@@ -808,3 +808,15 @@ def test_rules_shows_each_rule_s_scope_and_never_cuts_a_code(steplife: Any) -> N
     assert scopes["schema"] == "load"
     assert scopes["run-object-type"] == "run"
     assert scopes["step-outside-run"] == "stream"
+
+
+def test_the_library_never_imports_the_command() -> None:
+    """The command depends on the library, never the other way: no cycle, and no rich."""
+    code = (
+        "import sys, steplife, steplife.store\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('steplife.cli', 'rich'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -13,7 +13,6 @@ import pytest
 from steplife import SteplifeError
 from steplife._events import (
     Event,
-    InputError,
     detect_format,
     events_of,
     open_input,
@@ -21,6 +20,7 @@ from steplife._events import (
     read_jsonl,
     read_sse,
 )
+from steplife.errors import InputError
 from streams import DONE, StreamEvent, completed, created, jsonl, sse
 
 Encoder = Callable[[Iterable[StreamEvent]], bytes]

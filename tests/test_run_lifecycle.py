@@ -28,7 +28,8 @@ from steplife import (
     SubmitToolOutputs,
     Usage,
 )
-from steplife._rules import DEFAULT_RULES, Finding, Severity
+from steplife._findings import Finding, Severity
+from steplife._rules import DEFAULT_RULES
 from steplife._run_lifecycle import (
     RUN_MACHINE_CONFIG,
     RUN_TRIGGER_TARGETS,

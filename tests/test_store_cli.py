@@ -11,8 +11,8 @@ import pytest
 
 import storeevents as sf
 from steplife.cli import main
+from steplife.cli._store import parse_age
 from steplife.store import open_store
-from steplife.store._cli import parse_age
 from storeevents import T0, delta, event, started
 
 pytest_plugins = ["storefixtures"]

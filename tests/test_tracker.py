@@ -17,7 +17,8 @@ from steplife import (
     to_dict,
 )
 from steplife._events import Event
-from steplife._tracker import StreamError, Tracker
+from steplife._tracker import Tracker
+from steplife.errors import StreamError
 from streams import (
     CREATED,
     DONE,

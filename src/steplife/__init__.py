@@ -8,7 +8,8 @@ ways. See the README for a tour.
 
 from __future__ import annotations
 
-from steplife._events import Event, Format, InputError, open_input, read_events
+from steplife._events import Event, Format, open_input, read_events
+from steplife._findings import Finding, Severity
 from steplife._lifecycle import Clock, Lifecycle, Trigger, system_clock
 from steplife._model import (
     CodeInterpreter,
@@ -43,9 +44,9 @@ from steplife._model import (
     ToolCallsDetails,
     Usage,
 )
-from steplife._rules import CATALOGUE, Finding, Rule, Rules, Severity, check
+from steplife._rules import CATALOGUE, Rule, Rules, check
 from steplife._run_lifecycle import RunLifecycle, RunTrigger
-from steplife._tracker import StreamError, Tracker
+from steplife._tracker import Tracker
 from steplife._validate import FileReport, Report, validate_file, validate_paths
 from steplife._version import __version__
 from steplife._wire import (
@@ -63,10 +64,12 @@ from steplife._wire import (
 from steplife.errors import (
     ConflictError,
     IllegalTransitionError,
+    InputError,
     InvalidStepError,
     SteplifeError,
     SteplifeWarning,
     StoreError,
+    StreamError,
     UnknownRuleError,
 )
 

@@ -20,12 +20,11 @@ from typing import IO, Any, Final, Literal, NamedTuple, TypeAlias, cast
 
 import orjson
 
-from steplife.errors import SteplifeError
+from steplife.errors import InputError
 
 __all__ = [
     "Event",
     "Format",
-    "InputError",
     "detect_format",
     "open_input",
     "read_events",
@@ -40,10 +39,6 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 _SSE_FIELDS: Final = (b"event:", b"data:", b"id:", b"retry:", b":")
 _BOM: Final = b"\xef\xbb\xbf"
 _SSE_IGNORED: Final = frozenset((b"", b"id", b"retry"))  # "" is a `:` comment
-
-
-class InputError(SteplifeError, OSError):
-    """An input cannot be read at all (missing, unreadable, not a stream)."""
 
 
 class Event(NamedTuple):

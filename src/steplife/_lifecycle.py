@@ -19,6 +19,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 from transitions import EventData, Machine, MachineError
 
+from steplife._findings import Finding, Severity
 from steplife._model import (
     STATUSES,
     LastError,
@@ -30,7 +31,7 @@ from steplife._model import (
     ToolCallsDetails,
     Usage,
 )
-from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
+from steplife._rules import DEFAULT_RULES, Rules
 from steplife.errors import IllegalTransitionError, InvalidStepError, SteplifeWarning
 
 __all__ = ["MACHINE_CONFIG", "STEP_MOVES", "Clock", "Lifecycle", "Trigger", "build_machine"]

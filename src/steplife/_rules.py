@@ -9,12 +9,12 @@ them, but are detected by the `Tracker`, which alone sees the sequence.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
 
+from steplife._findings import Finding, Severity
 from steplife._model import (
     LAST_ERROR_CODES,
     RANKERS,
@@ -28,14 +28,7 @@ from steplife._model import (
 )
 from steplife.errors import SteplifeError, UnknownRuleError
 
-__all__ = ["CATALOGUE", "Finding", "Rule", "Rules", "Severity", "check"]
-
-
-class Severity(enum.StrEnum):
-    """How much a broken rule matters: errors fail validation, warnings inform."""
-
-    ERROR = "error"
-    WARNING = "warning"
+__all__ = ["CATALOGUE", "Rule", "Rules", "check"]
 
 
 Check = Callable[[RunStep], str | None]
@@ -73,31 +66,6 @@ class Rule:
         if self.run_check is not None:
             return "run"
         return self.found_by or "stream"
-
-
-@attrs.frozen(kw_only=True)
-class Finding:
-    """A broken rule: what (``rule``), how bad, why, and where when known.
-
-    ``path`` is a JSON path inside the step (``step_details.tool_calls[2].id``);
-    ``file``, ``line`` (JSONL) and ``event_index`` (1-based, any format) locate the
-    event in a stream; ``run_id`` names the run a run-level finding is about.
-    """
-
-    rule: str
-    severity: Severity
-    message: str
-    step_id: str | None = None
-    path: str | None = None
-    file: str | None = None
-    line: int | None = None
-    event_index: int | None = None
-    run_id: str | None = None
-
-    @property
-    def is_error(self) -> bool:
-        """Whether this finding fails validation."""
-        return self.severity is Severity.ERROR
 
 
 _STAMPS: Final = ("cancelled_at", "completed_at", "expired_at", "failed_at")

@@ -21,6 +21,7 @@ from typing import Any, Final, Literal, TypeAlias
 import attrs
 from transitions import EventData, Machine, MachineError
 
+from steplife._findings import Finding, Severity
 from steplife._lifecycle import Clock, system_clock
 from steplife._model import (
     RUN_STATUSES,
@@ -31,7 +32,7 @@ from steplife._model import (
     Run,
     Usage,
 )
-from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
+from steplife._rules import DEFAULT_RULES, Rules
 from steplife.errors import IllegalTransitionError, InvalidStepError, SteplifeWarning
 
 __all__ = [

@@ -16,15 +16,16 @@ from typing import Any, Final
 import attrs
 
 from steplife._events import Event
+from steplife._findings import Finding, Severity
 from steplife._lifecycle import STEP_MOVES
 from steplife._merge import MergeError, merge_delta
 from steplife._model import Run, RunStep
-from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
+from steplife._rules import DEFAULT_RULES, Rules
 from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX, RunBook, RunState
 from steplife._wire import structure, structure_as, structure_run, to_dict, unstructure
-from steplife.errors import InvalidStepError, SteplifeError
+from steplife.errors import InvalidStepError, StreamError
 
-__all__ = ["StreamError", "Tracker"]
+__all__ = ["Tracker"]
 
 STEP_PREFIX: Final = "thread.run.step."
 _RUN_PREFIX_LENGTH: Final = len(RUN_PREFIX)
@@ -40,16 +41,6 @@ _TERMINAL_EVENTS: Final = frozenset(
 _STEP_EVENT_KINDS: Final[Mapping[str, str]] = {
     STEP_PREFIX + kind: kind for kind in ("created", "in_progress", "delta", *_TERMINAL_EVENTS)
 }
-
-
-class StreamError(SteplifeError, ValueError):
-    """Raised in strict mode at the first error-level finding; `finding` says which."""
-
-    def __init__(self, finding: Finding) -> None:
-        where = ":".join(str(p) for p in (finding.file, finding.line) if p is not None)
-        prefix = f"{where}: " if where else ""
-        super().__init__(f"{prefix}{finding.rule}: {finding.message}")
-        self.finding = finding
 
 
 @attrs.define

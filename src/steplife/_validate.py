@@ -14,9 +14,11 @@ from typing import IO, Any
 
 import attrs
 
-from steplife._events import Format, InputError, open_input, read_events
-from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
-from steplife._tracker import StreamError, Tracker
+from steplife._events import Format, open_input, read_events
+from steplife._findings import Finding, Severity
+from steplife._rules import DEFAULT_RULES, Rules
+from steplife._tracker import Tracker
+from steplife.errors import InputError, StreamError
 
 __all__ = ["FileReport", "Report", "validate_file", "validate_paths"]
 

@@ -38,6 +38,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
+from steplife._findings import Finding, Severity
 from steplife._model import (
     CodeInterpreterImage,
     CodeInterpreterLogs,
@@ -56,7 +57,7 @@ from steplife._model import (
     ToolCall,
     ToolCallsDetails,
 )
-from steplife._rules import DEFAULT_RULES, Finding, Rules, Severity
+from steplife._rules import DEFAULT_RULES, Rules
 from steplife.errors import InvalidStepError
 
 __all__ = [

@@ -11,15 +11,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
-    from steplife._rules import Finding
+    from steplife._findings import Finding
 
 __all__ = [
     "ConflictError",
     "IllegalTransitionError",
+    "InputError",
     "InvalidStepError",
     "SteplifeError",
     "SteplifeWarning",
     "StoreError",
+    "StreamError",
     "UnknownRuleError",
 ]
 
@@ -54,6 +56,20 @@ class InvalidStepError(SteplifeError, ValueError):
     def __init__(self, summary: str, findings: Sequence[Finding]) -> None:
         self.findings: tuple[Finding, ...] = tuple(findings)
         super().__init__(f"{summary}:\n{_bullets(self.findings)}")
+
+
+class InputError(SteplifeError, OSError):
+    """An input cannot be read at all (missing, unreadable, not a stream)."""
+
+
+class StreamError(SteplifeError, ValueError):
+    """Raised in strict mode at the first error-level finding; `finding` says which."""
+
+    def __init__(self, finding: Finding) -> None:
+        where = ":".join(str(p) for p in (finding.file, finding.line) if p is not None)
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}{finding.rule}: {finding.message}")
+        self.finding = finding
 
 
 _TERMINAL: Final = {

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Final
 
-from steplife._rules import Finding
+from steplife._findings import Finding
 from steplife.errors import StoreError
 from steplife.store._backend import Conflict
 from steplife.store._engine import Engine, Prepared

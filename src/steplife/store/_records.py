@@ -10,8 +10,8 @@ from typing import Any
 
 import attrs
 
+from steplife._findings import Finding
 from steplife._model import RunStep
-from steplife._rules import Finding
 
 __all__ = ["ApplyResult", "IngestReport", "RecordedEvent", "StoredStep"]
 

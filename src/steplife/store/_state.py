@@ -21,11 +21,12 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from steplife._events import Event
+from steplife._findings import Finding, Severity
 from steplife._model import RunStep
-from steplife._rules import Finding, Rules, Severity
-from steplife._tracker import StreamError, Tracker
+from steplife._rules import Rules
+from steplife._tracker import Tracker
 from steplife._wire import structure
-from steplife.errors import InvalidStepError, StoreError
+from steplife.errors import InvalidStepError, StoreError, StreamError
 
 __all__ = [
     "CREATED",

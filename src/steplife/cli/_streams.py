@@ -1,17 +1,16 @@
-"""The ``steplife`` command: parse arguments, call the library, print the result.
+"""The commands that read captures and the catalogue.
 
-Exit status: 0 when no error was found (warnings allowed), 1 when any error-level
-finding was, 2 when an input could not be read at all or the arguments are wrong.
+`register` adds ``validate``, ``replay``, ``diagram`` and ``rules`` to the ``steplife``
+command.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import IO, Any, BinaryIO, Final, NoReturn, cast
+from collections.abc import Callable
+from typing import IO, Any, BinaryIO, Final, cast
 
 import orjson
 from rich.console import Console
@@ -20,39 +19,28 @@ from rich.table import Table
 from rich.text import Text
 
 from steplife._diagram import DIAGRAMS
-from steplife._events import InputError, open_input, read_events
-from steplife._rules import CATALOGUE, Finding, Rules, Severity
+from steplife._events import open_input, read_events
+from steplife._findings import Severity
+from steplife._rules import CATALOGUE
 from steplife._tracker import Tracker
 from steplife._validate import Report, validate_paths
-from steplife._version import __version__
 from steplife._wire import to_json
-from steplife.errors import SteplifeError
+from steplife.cli._common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_rule_options,
+    finding_json,
+    finding_text,
+    rules_from,
+)
+from steplife.errors import InputError, SteplifeError
 
-__all__ = ["main"]
+__all__ = ["register", "report_json", "report_severity"]
 
-EXIT_OK: Final = 0
-EXIT_INVALID: Final = 1
-EXIT_USAGE: Final = 2
 _PROGRESS_MIN_BYTES: Final = 8 * 1024 * 1024
 REPORT_SCHEMA_VERSION: Final = 1
 _BAR_WIDTH: Final = 20
-
-Command = Callable[[argparse.Namespace], int]
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"steplife: {message} (see `{self.prog} --help`)\n")
-
-
-def _rules_from(args: argparse.Namespace) -> Rules:
-    severity: dict[str, str] = {}
-    for item in args.severity:
-        code, sep, level = item.partition("=")
-        if not sep or level not in ("error", "warning"):
-            raise SteplifeError(f"--severity {item!r}: expected CODE=error or CODE=warning")
-        severity[code] = level
-    return Rules(ignore=set(args.ignore), severity=severity)
 
 
 def _add_stream_options(parser: argparse.ArgumentParser) -> None:
@@ -60,25 +48,11 @@ def _add_stream_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("auto", "jsonl", "sse"), default="auto")
 
 
-def _add_rule_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ignore", action="append", default=[], metavar="CODE", help="skip a rule")
-    parser.add_argument(
-        "--severity",
-        action="append",
-        default=[],
-        metavar="CODE=LEVEL",
-        help="make a rule an error or a warning",
-    )
-
-
-def _build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
-    parser = _Parser(prog="steplife", description="Check OpenAI Assistants run-step lifecycles.")
-    parser.add_argument("--version", action="version", version=f"steplife {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
+def register(commands: Any) -> None:
+    """Add ``validate``, ``replay``, ``diagram`` and ``rules`` to the command's `commands`."""
     validate = commands.add_parser("validate", help="validate recorded event streams")
     _add_stream_options(validate)
-    _add_rule_options(validate)
+    add_rule_options(validate)
     validate.add_argument(
         "--strict", action="store_true", help="stop each input at its first error"
     )
@@ -108,9 +82,6 @@ def _build_parser(extra: Sequence[Callable[[Any], None]] = ()) -> argparse.Argum
 
     rules = commands.add_parser("rules", help="list every rule code with its scope and severity")
     rules.set_defaults(run=_list_rules)
-    for register in extra:
-        register(commands)
-    return parser
 
 
 # -- validate ----------------------------------------------------------------------
@@ -152,7 +123,7 @@ def _progress_wrap(console: Console) -> Callable[[IO[bytes], str], IO[bytes]] | 
 
 
 def _validate(args: argparse.Namespace) -> int:
-    rules = _rules_from(args)
+    rules = rules_from(args)
     stderr = Console(stderr=True)
     report = validate_paths(
         args.files,
@@ -173,19 +144,6 @@ def _validate(args: argparse.Namespace) -> int:
     if report.input_errors:
         return EXIT_USAGE
     return EXIT_OK if report.valid else EXIT_INVALID
-
-
-def finding_json(finding: Finding) -> dict[str, Any]:
-    """A finding as the documented JSON object."""
-    return {
-        "rule": finding.rule,
-        "severity": finding.severity.value,
-        "message": finding.message,
-        "file": finding.file,
-        "line": finding.line,
-        "event_index": finding.event_index,
-        "step_id": finding.step_id,
-    }
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -220,7 +178,7 @@ def report_json(report: Report) -> dict[str, Any]:
 
 def _print_text(report: Report, console: Console) -> None:
     for finding in report.findings:
-        console.print(_finding_text(finding))
+        console.print(finding_text(finding))
     if report.findings:
         console.print()
     summary = Table(title="steplife validate", show_header=False, title_justify="left")
@@ -278,21 +236,6 @@ def report_severity(report: Report, rule: str) -> Severity:
     return Severity.ERROR if Severity.ERROR in levels else Severity.WARNING
 
 
-def _finding_text(finding: Finding) -> Text:
-    where = finding.file or "-"
-    if finding.line is not None:
-        where += f":{finding.line}"
-    elif finding.event_index is not None:
-        where += f":#{finding.event_index}"
-    style = "red" if finding.severity is Severity.ERROR else "yellow"
-    text = Text(f"{where}: ")
-    text.append(f"{finding.severity.value} {finding.rule}", style=style)
-    if finding.step_id:
-        text.append(f" [{finding.step_id}]", style="dim")
-    text.append(f" {finding.message}")
-    return text
-
-
 # -- replay, diagram, rules ----------------------------------------------------------
 
 
@@ -347,33 +290,3 @@ def _list_rules(args: argparse.Namespace) -> int:
         table.add_row(rule.code, rule.scope, rule.severity.value, rule.summary)
     Console().print(table)
     return EXIT_OK
-
-
-def _extra_commands() -> list[Callable[[Any], None]]:
-    # The store's commands live with the store; importing it costs nothing when unused.
-    try:
-        module = importlib.import_module("steplife.store._cli")
-    except ImportError:
-        return []
-    register: Callable[[Any], None] = module.register
-    return [register]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command with `argv` (default: the process's arguments); return the exit status."""
-    parser = _build_parser(_extra_commands())
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.run(args)
-    except SteplifeError as exc:
-        print(f"steplife: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BrokenPipeError:  # `steplife ... | head`
-        return EXIT_OK
-    except KeyboardInterrupt:
-        return 130
-    return code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

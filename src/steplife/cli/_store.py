@@ -21,18 +21,18 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from steplife._events import Event, InputError, open_input, read_events
+from steplife._events import Event, open_input, read_events
 from steplife._wire import to_dict
-from steplife.cli import (
+from steplife.cli._common import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_USAGE,
-    _add_rule_options,
-    _finding_text,
-    _rules_from,
+    add_rule_options,
     finding_json,
+    finding_text,
+    rules_from,
 )
-from steplife.errors import SteplifeError, StepNotFoundError
+from steplife.errors import InputError, SteplifeError, StepNotFoundError
 from steplife.store import DEFAULT_DB, ApplyResult, IngestReport, StoredStep, open_store
 
 __all__ = ["parse_age", "register"]
@@ -82,7 +82,7 @@ def register(subparsers: Any) -> None:
     ingest.add_argument("files", nargs="+", metavar="FILE", help="captures to read; - for stdin")
     ingest.add_argument("--format", choices=("auto", "jsonl", "sse"), default="auto")
     ingest.add_argument("--batch-size", type=int, default=1000, metavar="N")
-    _add_rule_options(ingest)
+    add_rule_options(ingest)
     _add_common(ingest)
     ingest.set_defaults(run=_ingest)
 
@@ -109,7 +109,7 @@ def register(subparsers: Any) -> None:
     expire.add_argument(
         "--older-than", type=_age, required=True, metavar="AGE", help="e.g. 90s, 10m, 2h, 1d"
     )
-    _add_rule_options(expire)
+    add_rule_options(expire)
     _add_common(expire)
     expire.set_defaults(run=_expire)
 
@@ -151,7 +151,7 @@ def _ingest(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise SteplifeError(f"--batch-size {args.batch_size}: expected a positive number")
     errors: list[str] = []
-    with open_store(args.db, rules=_rules_from(args)) as store:
+    with open_store(args.db, rules=rules_from(args)) as store:
         report = store.ingest(
             _read_all(args.files, args.format, errors), batch_size=args.batch_size
         )
@@ -161,7 +161,7 @@ def _ingest(args: argparse.Namespace) -> int:
     else:
         console = Console(soft_wrap=True)
         for finding in report.findings:
-            console.print(_finding_text(finding))
+            console.print(finding_text(finding))
         table = Table(
             title=f"steplife ingest → {location}", show_header=False, title_justify="left"
         )
@@ -259,7 +259,7 @@ def _steps(args: argparse.Namespace) -> int:
 
 
 def _expire(args: argparse.Namespace) -> int:
-    with open_store(args.db, rules=_rules_from(args)) as store:
+    with open_store(args.db, rules=rules_from(args)) as store:
         results: list[ApplyResult] = store.expire_stale(args.older_than)
     if args.output == "json":
         _write_json(
@@ -272,7 +272,7 @@ def _expire(args: argparse.Namespace) -> int:
         console = Console(soft_wrap=True)
         for result in results:
             for finding in result.findings:
-                console.print(_finding_text(finding))
+                console.print(finding_text(finding))
         stored = [StoredStep(step=r.step, version=r.version, updated_at=0.0) for r in results]
         console.print(_steps_table(f"expired {len(results)} steps", stored))
     return EXIT_OK

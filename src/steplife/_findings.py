@@ -1,0 +1,46 @@
+"""The vocabulary every module shares: how much a broken rule matters, and a finding.
+
+At the bottom of the package: the rule catalogue, the exceptions, the Tracker and the
+command all speak of `Finding` and `Severity`, and this module imports nothing of
+steplife's.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+__all__ = ["Finding", "Severity"]
+
+
+class Severity(enum.StrEnum):
+    """How much a broken rule matters: errors fail validation, warnings inform."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@attrs.frozen(kw_only=True)
+class Finding:
+    """A broken rule: what (``rule``), how bad, why, and where when known.
+
+    ``path`` is a JSON path inside the step (``step_details.tool_calls[2].id``);
+    ``file``, ``line`` (JSONL) and ``event_index`` (1-based, any format) locate the
+    event in a stream; ``run_id`` names the run a run-level finding is about.
+    """
+
+    rule: str
+    severity: Severity
+    message: str
+    step_id: str | None = None
+    path: str | None = None
+    file: str | None = None
+    line: int | None = None
+    event_index: int | None = None
+    run_id: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """Whether this finding fails validation."""
+        return self.severity is Severity.ERROR

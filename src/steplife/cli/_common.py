@@ -1,0 +1,86 @@
+"""What every ``steplife`` subcommand shares: exit codes, the parser, rule options, findings."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Final, NoReturn
+
+from rich.text import Text
+
+from steplife._findings import Finding, Severity
+from steplife._rules import Rules
+from steplife.errors import SteplifeError
+
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Parser",
+    "add_rule_options",
+    "finding_json",
+    "finding_text",
+    "rules_from",
+]
+
+EXIT_OK: Final = 0
+EXIT_INVALID: Final = 1
+EXIT_USAGE: Final = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors exit with `EXIT_USAGE` and point at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"steplife: {message} (see `{self.prog} --help`)\n")
+
+
+def rules_from(args: argparse.Namespace) -> Rules:
+    """The `Rules` that ``--ignore`` and ``--severity`` ask for."""
+    severity: dict[str, str] = {}
+    for item in args.severity:
+        code, sep, level = item.partition("=")
+        if not sep or level not in ("error", "warning"):
+            raise SteplifeError(f"--severity {item!r}: expected CODE=error or CODE=warning")
+        severity[code] = level
+    return Rules(ignore=set(args.ignore), severity=severity)
+
+
+def add_rule_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--ignore`` and ``--severity`` to `parser`."""
+    parser.add_argument("--ignore", action="append", default=[], metavar="CODE", help="skip a rule")
+    parser.add_argument(
+        "--severity",
+        action="append",
+        default=[],
+        metavar="CODE=LEVEL",
+        help="make a rule an error or a warning",
+    )
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    """A finding as the documented JSON object."""
+    return {
+        "rule": finding.rule,
+        "severity": finding.severity.value,
+        "message": finding.message,
+        "file": finding.file,
+        "line": finding.line,
+        "event_index": finding.event_index,
+        "step_id": finding.step_id,
+    }
+
+
+def finding_text(finding: Finding) -> Text:
+    """A finding as one coloured line: where, severity, rule, step, message."""
+    where = finding.file or "-"
+    if finding.line is not None:
+        where += f":{finding.line}"
+    elif finding.event_index is not None:
+        where += f":#{finding.event_index}"
+    style = "red" if finding.severity is Severity.ERROR else "yellow"
+    text = Text(f"{where}: ")
+    text.append(f"{finding.severity.value} {finding.rule}", style=style)
+    if finding.step_id:
+        text.append(f" [{finding.step_id}]", style="dim")
+    text.append(f" {finding.message}")
+    return text
