@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final, NamedTuple, cast
 
-from transitions import Machine
 from transitions.extensions.diagrams import GraphMachine
 
 from steplife._lifecycle import build_machine
+from steplife._machine import Machine
 from steplife._model import STATUSES, Run, RunStatus
 from steplife._rules import CATALOGUE
 from steplife._run_lifecycle import RUN_MACHINE_CONFIG, build_run_machine

@@ -17,9 +17,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, TypeAlias
 
-from transitions import EventData, Machine, MachineError
-
 from steplife._findings import Finding, Severity
+from steplife._machine import Definition, Engine, Machine
 from steplife._model import (
     STATUSES,
     LastError,
@@ -32,7 +31,7 @@ from steplife._model import (
     Usage,
 )
 from steplife._rules import DEFAULT_RULES, Rules
-from steplife.errors import IllegalTransitionError, InvalidStepError, SteplifeWarning
+from steplife.errors import InvalidStepError, SteplifeWarning
 
 __all__ = ["MACHINE_CONFIG", "STEP_MOVES", "Clock", "Lifecycle", "Trigger", "build_machine"]
 
@@ -62,48 +61,41 @@ STAMP_OF: Final[Mapping[str, str]] = {
 }
 
 
-def _apply(event: EventData) -> None:
+def _apply(
+    step: RunStep, destination: str, at: int, usage: Usage | None, last_error: LastError | None
+) -> None:
     """Stamp the step and set what the trigger carries; runs before the state moves."""
-    step: RunStep = event.model  # type: ignore[assignment]  # transitions types it object
-    at, usage, last_error = event.args
-    assert event.transition is not None  # always set while a transition runs
-    setattr(step, STAMP_OF[str(event.transition.dest)], at)
+    setattr(step, STAMP_OF[destination], at)
     if usage is not None:
         step.usage = usage
     if last_error is not None:
         step.last_error = last_error
 
 
-MACHINE_CONFIG: Final[Mapping[str, Any]] = {
-    "states": [{"name": status, "final": status != "in_progress"} for status in STATUSES],
-    "initial": "in_progress",
-    "transitions": [
-        {"trigger": trigger, "source": "in_progress", "dest": dest, "before": _apply}
-        for trigger, dest in TRIGGER_TARGETS.items()
-    ],
-    "model_attribute": "status",
-    "auto_transitions": False,
-    "send_event": True,
-}
-"""The lifecycle as data: the one definition both the machine and the diagram use."""
+STEP_LIFECYCLE: Final = Definition(
+    entity="step",
+    statuses=STATUSES,
+    final=frozenset(STAMP_OF),
+    sources=dict.fromkeys(TRIGGER_TARGETS, ("in_progress",)),
+    targets=TRIGGER_TARGETS,
+    stamps=STAMP_OF,
+    apply=_apply,
+)
+"""The step's lifecycle as data: the one definition its machine, tables and diagram use."""
+
+MACHINE_CONFIG: Final[Mapping[str, Any]] = STEP_LIFECYCLE.config()
+"""The lifecycle as `transitions` configuration, derived from `STEP_LIFECYCLE`."""
 
 
 def build_machine(
     machine_class: type[Machine] = Machine, model: object = None, **extra: Any
 ) -> Machine:
-    """Build a machine of `machine_class` from `MACHINE_CONFIG` (the diagram uses this)."""
-    return machine_class(model=model, **MACHINE_CONFIG, **extra)
+    """Build a machine of `machine_class` from the step lifecycle (the diagram uses this)."""
+    return STEP_LIFECYCLE.build(machine_class, model, **extra)
 
 
-_MACHINE: Final = build_machine()
-_EVENTS: Final = _MACHINE.events
-STEP_MOVES: Final[Mapping[tuple[str, str], str]] = {
-    (source, trigger): transition.dest
-    for trigger, event in _EVENTS.items()
-    for source, transitions in event.transitions.items()
-    for transition in transitions
-    if transition.dest is not None  # an internal transition moves nothing
-}
+_ENGINE: Final = Engine(STEP_LIFECYCLE)
+STEP_MOVES: Final = _ENGINE.moves
 """(status, trigger) -> the status it leads to, read off the machine once.
 
 For callers that judge a move without firing it on a step (the Tracker, which keeps
@@ -283,9 +275,8 @@ class Lifecycle:
         last_error: LastError | None = None,
     ) -> list[Finding]:
         """Like `fire`, but return the warning-level findings instead of issuing them."""
-        event = _EVENTS.get(trigger)
-        if event is None:
-            raise IllegalTransitionError(step.id, step.status, trigger)
+        if trigger not in STEP_LIFECYCLE.targets:
+            raise _ENGINE.refusal(step, trigger)
         if (usage is not None and type(usage) is not Usage) or (
             last_error is not None and type(last_error) is not LastError
         ):
@@ -299,10 +290,7 @@ class Lifecycle:
         else:
             stamp = _stamp(at)  # raises with a clear message
         saved = _save(step)
-        try:
-            event.trigger(step, stamp, usage, last_error)
-        except MachineError:
-            raise IllegalTransitionError(step.id, step.status, trigger) from None
+        _ENGINE.fire(step, trigger, stamp, usage, last_error)
         # The step was clean before (start and from_dict check it whole), so only the
         # rules reading what the transition changed need to run again.
         findings = self.rules.check(step, changed=_TRANSITION_FIELDS)

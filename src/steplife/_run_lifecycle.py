@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from typing import Any, Final, Literal, TypeAlias
 
 import attrs
-from transitions import EventData, Machine, MachineError
 
 from steplife._findings import Finding, Severity
 from steplife._lifecycle import Clock, system_clock
+from steplife._machine import Definition, Engine, Machine
 from steplife._model import (
     RUN_STATUSES,
     RUN_TERMINAL_STATUSES,
@@ -33,7 +33,7 @@ from steplife._model import (
     Usage,
 )
 from steplife._rules import DEFAULT_RULES, Rules
-from steplife.errors import IllegalTransitionError, InvalidStepError, SteplifeWarning
+from steplife.errors import InvalidStepError, SteplifeWarning
 
 __all__ = [
     "RUN_MACHINE_CONFIG",
@@ -99,12 +99,9 @@ class _Payload:
     incomplete_details: IncompleteDetails | None = None
 
 
-def _apply(event: EventData) -> None:
+def _apply(run: Run, destination: str, payload: _Payload) -> None:
     """Stamp the run and set what the trigger carries; runs before the state moves."""
-    run: Run = event.model  # type: ignore[assignment]  # transitions types it object
-    (payload,) = event.args  # the one argument every trigger is fired with
-    assert event.transition is not None  # always set while a transition runs
-    stamp = RUN_STAMP_OF.get(str(event.transition.dest))
+    stamp = RUN_STAMP_OF.get(destination)
     if stamp is not None:
         setattr(run, stamp, payload.at)
     # Only a run that requires action carries required_action: leaving that status
@@ -118,36 +115,29 @@ def _apply(event: EventData) -> None:
         run.incomplete_details = payload.incomplete_details
 
 
-RUN_MACHINE_CONFIG: Final[Mapping[str, Any]] = {
-    "states": [
-        {"name": status, "final": status in RUN_TERMINAL_STATUSES} for status in RUN_STATUSES
-    ],
-    "initial": "queued",
-    "transitions": [
-        {"trigger": trigger, "source": list(_SOURCES[trigger]), "dest": dest, "before": _apply}
-        for trigger, dest in RUN_TRIGGER_TARGETS.items()
-    ],
-    "model_attribute": "status",
-    "auto_transitions": False,
-    "send_event": True,
-}
-"""The run lifecycle as data: the one definition its machine and diagrams use."""
+RUN_LIFECYCLE: Final = Definition(
+    entity="run",
+    statuses=RUN_STATUSES,
+    final=RUN_TERMINAL_STATUSES,
+    sources=_SOURCES,
+    targets=RUN_TRIGGER_TARGETS,
+    stamps=RUN_STAMP_OF,
+    apply=_apply,
+)
+"""The run's lifecycle as data: the one definition its machine, tables and diagrams use."""
+
+RUN_MACHINE_CONFIG: Final[Mapping[str, Any]] = RUN_LIFECYCLE.config()
+"""The run lifecycle as `transitions` configuration, derived from `RUN_LIFECYCLE`."""
 
 
 def build_run_machine(
     machine_class: type[Machine] = Machine, model: object = None, **extra: Any
 ) -> Machine:
-    """Build a machine of `machine_class` from `RUN_MACHINE_CONFIG`."""
-    return machine_class(model=model, **RUN_MACHINE_CONFIG, **extra)
+    """Build a machine of `machine_class` from the run lifecycle."""
+    return RUN_LIFECYCLE.build(machine_class, model, **extra)
 
 
-_MACHINE: Final = build_run_machine()
-_EVENTS: Final = _MACHINE.events
-_BETWEEN: Final[Mapping[tuple[str, str], str]] = {
-    (source, dest): trigger
-    for trigger, dest in RUN_TRIGGER_TARGETS.items()
-    for source in _EVENTS[trigger].transitions
-}
+_ENGINE: Final = Engine(RUN_LIFECYCLE)
 
 
 def run_trigger_between(source: str, dest: str) -> str | None:
@@ -156,7 +146,7 @@ def run_trigger_between(source: str, dest: str) -> str | None:
     Read off the machine itself, so the Tracker judges a status change exactly as
     `RunLifecycle` would.
     """
-    return _BETWEEN.get((source, dest))
+    return _ENGINE.between.get((source, dest))
 
 
 _KNOWN_STATUSES: Final = frozenset(RUN_STATUSES)
@@ -271,11 +261,10 @@ class RunLifecycle:
         incomplete_details: IncompleteDetails | None = None,
     ) -> list[Finding]:
         """Like `fire`, but return the warning-level findings instead of issuing them."""
-        event = _EVENTS.get(trigger)
         # A status the machine does not know (set by code that bypassed the loader)
         # has no way out; transitions would raise a bare ValueError for it.
-        if event is None or run.status not in _KNOWN_STATUSES:
-            raise IllegalTransitionError(run.id, run.status, trigger, entity="run")
+        if trigger not in RUN_TRIGGER_TARGETS or run.status not in _KNOWN_STATUSES:
+            raise _ENGINE.refusal(run, trigger)
         _check_payload(
             usage=(usage, Usage),
             last_error=(last_error, LastError),
@@ -289,10 +278,7 @@ class RunLifecycle:
             )
         saved = _save(run)
         payload = _Payload(stamp, usage, last_error, required_action, incomplete_details)
-        try:
-            event.trigger(run, payload)
-        except MachineError:
-            raise IllegalTransitionError(run.id, run.status, trigger, entity="run") from None
+        _ENGINE.fire(run, trigger, payload)
         findings = self.rules.check_run(run)
         if any(f.severity is Severity.ERROR for f in findings):
             _restore(run, saved)

@@ -1,0 +1,130 @@
+"""The lifecycle engine: a lifecycle written once as data, compiled into its machine.
+
+A `Definition` says everything a lifecycle is: its statuses (which are final, which is
+first), its triggers (from where, to where), the stamp each destination sets, and how a
+move applies its payload to the record. `Engine` compiles it once: it builds the one
+`transitions` machine (``model=None``, fired on a record explicitly, the state kept in
+the record's own ``status``) and reads off that machine the table of moves that the
+replay path consults without firing. A new lifecycle is a new definition, not a copy of
+this code.
+
+This is the only module that imports `transitions` (the diagram module also imports its
+Mermaid extension to draw a definition).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal
+
+import attrs
+from transitions import EventData, Machine, MachineError
+
+from steplife.errors import IllegalTransitionError
+
+__all__ = ["Apply", "Definition", "Engine", "Machine"]
+
+Apply = Callable[..., None]
+"""``apply(record, destination, *payload)``: stamp `record` and set what the move carries.
+
+Called before the state moves, so a refused or failed move never leaves a new status
+beside old fields."""
+
+
+@attrs.frozen
+class Definition:
+    """A lifecycle as data: the one source its machine, tables and diagrams come from."""
+
+    entity: Literal["step", "run"]
+    """What moves through it (``step``, ``run``), as errors name it."""
+    statuses: tuple[str, ...]
+    """Every status, the first being where a new record starts."""
+    final: frozenset[str]
+    """The statuses nothing leaves."""
+    sources: Mapping[str, tuple[str, ...]]
+    """trigger -> the statuses it may fire from."""
+    targets: Mapping[str, str]
+    """trigger -> the status it leads to (one destination per trigger)."""
+    stamps: Mapping[str, str]
+    """destination -> the ``*_at`` field a move there stamps."""
+    apply: Apply = attrs.field(eq=False, repr=False)
+
+    def config(self) -> dict[str, Any]:
+        """The `transitions` configuration of this lifecycle (for `build` and diagrams)."""
+        return {
+            "states": [{"name": s, "final": s in self.final} for s in self.statuses],
+            "initial": self.statuses[0],
+            "transitions": [
+                {
+                    "trigger": trigger,
+                    "source": list(self.sources[trigger]),
+                    "dest": dest,
+                    "before": _callback(self.apply),
+                }
+                for trigger, dest in self.targets.items()
+            ],
+            "model_attribute": "status",
+            "auto_transitions": False,
+            "send_event": True,
+        }
+
+    def build(
+        self, machine_class: type[Machine] = Machine, model: object = None, **extra: Any
+    ) -> Machine:
+        """A machine of `machine_class` built from `config` (a diagram passes its own)."""
+        return machine_class(model=model, **self.config(), **extra)
+
+
+def _callback(apply: Apply) -> Callable[[EventData], None]:
+    """The `transitions` callback that hands a move to the definition's `apply`."""
+
+    @functools.wraps(apply)
+    def before(event: EventData) -> None:
+        assert event.transition is not None  # always set while a transition runs
+        apply(event.model, str(event.transition.dest), *event.args)
+
+    return before
+
+
+class Engine:
+    """A compiled lifecycle: its machine, fired on records, and the moves read off it."""
+
+    __slots__ = ("_events", "between", "definition", "machine", "moves")
+
+    def __init__(self, definition: Definition) -> None:
+        self.definition: Final = definition
+        self.machine: Final = definition.build()
+        self._events: Final = self.machine.events
+        self.moves: Final[Mapping[tuple[str, str], str]] = {
+            (source, trigger): str(transition.dest)
+            for trigger, event in self._events.items()
+            for source, transitions in event.transitions.items()
+            for transition in transitions
+            if transition.dest is not None  # an internal transition moves nothing
+        }
+        """(status, trigger) -> the status it leads to; a refused move has no entry."""
+        self.between: Final[Mapping[tuple[str, str], str]] = {
+            (source, dest): trigger for (source, trigger), dest in self.moves.items()
+        }
+        """(status, status) -> the trigger that makes that move, if one does."""
+
+    def fire(self, record: Any, trigger: str, *payload: Any) -> None:
+        """Fire `trigger` on `record` through the machine, with `payload` for `apply`.
+
+        Raises `IllegalTransitionError` when the machine refuses it, or knows neither
+        the trigger nor the record's status; the record is then unchanged.
+        """
+        event = self._events.get(trigger)
+        if event is None or record.status not in self.definition.statuses:
+            raise self.refusal(record, trigger)
+        try:
+            event.trigger(record, *payload)
+        except MachineError:
+            raise self.refusal(record, trigger) from None
+
+    def refusal(self, record: Any, trigger: str) -> IllegalTransitionError:
+        """The error for `trigger` refused on `record`."""
+        return IllegalTransitionError(
+            record.id, record.status, trigger, entity=self.definition.entity
+        )
