@@ -204,15 +204,6 @@ def play(machine: RuleBasedStateMachine, moves: list[Move]) -> None:
             getattr(machine, name)()
 
 
-@pytest.mark.parametrize("adapter", list(STEP_WITNESSES), ids=lambda cls: cls.__name__)
-def test_the_machine_catches_a_faulty_adapter_on_its_witness(adapter: Any) -> None:
-    """The fault's witness fails the machine; the reference adapter passes the same moves."""
-    moves = STEP_WITNESSES[adapter]
-    play(lifecycle_machine(LifecycleAdapter)(), moves)
-    with pytest.raises(AssertionError):
-        play(lifecycle_machine(adapter)(), moves)
-
-
 @pytest.mark.thorough
 @pytest.mark.parametrize("adapter", list(STEP_WITNESSES), ids=lambda cls: cls.__name__)
 def test_the_machine_finds_a_faulty_adapter_on_its_own(adapter: Any) -> None:
@@ -430,13 +421,23 @@ RUN_WITNESSES: dict[type[RunLifecycleAdapter], list[Move]] = {
 """For each planted run fault, a short sequence of the run machine's rules exposing it."""
 
 
-@pytest.mark.parametrize("adapter", list(RUN_WITNESSES), ids=lambda cls: cls.__name__)
-def test_the_run_machine_catches_a_faulty_adapter_on_its_witness(adapter: Any) -> None:
-    """The fault's witness fails the run machine; the reference adapter passes it."""
-    moves = RUN_WITNESSES[adapter]
-    play(run_lifecycle_machine(RunLifecycleAdapter)(), moves)
+WITNESSED: list[tuple[Callable[..., type[RuleBasedStateMachine]], type, type, list[Move]]] = [
+    *((lifecycle_machine, LifecycleAdapter, a, m) for a, m in STEP_WITNESSES.items()),
+    *((run_lifecycle_machine, RunLifecycleAdapter, a, m) for a, m in RUN_WITNESSES.items()),
+]
+"""(machine factory, reference adapter, faulty adapter, the fault's witness)."""
+
+
+@pytest.mark.parametrize(
+    ("factory", "reference", "adapter", "moves"), WITNESSED, ids=[w[2].__name__ for w in WITNESSED]
+)
+def test_the_machines_catch_each_faulty_adapter_on_its_witness(
+    factory: Any, reference: Any, adapter: Any, moves: list[Move]
+) -> None:
+    """The fault's witness fails the machine; the reference adapter passes the same moves."""
+    play(factory(reference)(), moves)
     with pytest.raises(AssertionError):
-        play(run_lifecycle_machine(adapter)(), moves)
+        play(factory(adapter)(), moves)
 
 
 @pytest.mark.thorough
