@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, TypeAlias
 
 from steplife._findings import Finding, Severity
-from steplife._machine import Definition, Engine, Machine
+from steplife._machine import Definition, Engine, Machine, Refused
 from steplife._model import (
     STATUSES,
     LastError,
@@ -95,6 +95,7 @@ def build_machine(
 
 
 _ENGINE: Final = Engine(STEP_LIFECYCLE)
+_FIRES: Final = _ENGINE.fires  # the hot path: `apply` checks what `Engine.fire` would
 STEP_MOVES: Final = _ENGINE.moves
 """(status, trigger) -> the status it leads to, read off the machine once.
 
@@ -275,7 +276,8 @@ class Lifecycle:
         last_error: LastError | None = None,
     ) -> list[Finding]:
         """Like `fire`, but return the warning-level findings instead of issuing them."""
-        if trigger not in STEP_LIFECYCLE.targets:
+        fire = _FIRES.get(trigger)
+        if fire is None:
             raise _ENGINE.refusal(step, trigger)
         if (usage is not None and type(usage) is not Usage) or (
             last_error is not None and type(last_error) is not LastError
@@ -290,7 +292,10 @@ class Lifecycle:
         else:
             stamp = _stamp(at)  # raises with a clear message
         saved = _save(step)
-        _ENGINE.fire(step, trigger, stamp, usage, last_error)
+        try:
+            fire(step, stamp, usage, last_error)
+        except Refused:
+            raise _ENGINE.refusal(step, trigger) from None
         # The step was clean before (start and from_dict check it whole), so only the
         # rules reading what the transition changed need to run again.
         findings = self.rules.check(step, changed=_TRANSITION_FIELDS)

@@ -23,7 +23,10 @@ from transitions import EventData, Machine, MachineError
 
 from steplife.errors import IllegalTransitionError
 
-__all__ = ["Apply", "Definition", "Engine", "Machine"]
+__all__ = ["Apply", "Definition", "Engine", "Machine", "Refused"]
+
+Refused = MachineError
+"""What a machine's fire function raises when the machine refuses the move."""
 
 Apply = Callable[..., None]
 """``apply(record, destination, *payload)``: stamp `record` and set what the move carries.
@@ -60,7 +63,7 @@ class Definition:
                     "trigger": trigger,
                     "source": list(self.sources[trigger]),
                     "dest": dest,
-                    "before": _callback(self.apply),
+                    "before": _callback(self.apply, dest),
                 }
                 for trigger, dest in self.targets.items()
             ],
@@ -76,13 +79,12 @@ class Definition:
         return machine_class(model=model, **self.config(), **extra)
 
 
-def _callback(apply: Apply) -> Callable[[EventData], None]:
-    """The `transitions` callback that hands a move to the definition's `apply`."""
+def _callback(apply: Apply, destination: str) -> Callable[[EventData], None]:
+    """The `transitions` callback that hands a move to `destination` to `apply`."""
 
     @functools.wraps(apply)
     def before(event: EventData) -> None:
-        assert event.transition is not None  # always set while a transition runs
-        apply(event.model, str(event.transition.dest), *event.args)
+        apply(event.model, destination, *event.args)
 
     return before
 
@@ -90,12 +92,19 @@ def _callback(apply: Apply) -> Callable[[EventData], None]:
 class Engine:
     """A compiled lifecycle: its machine, fired on records, and the moves read off it."""
 
-    __slots__ = ("_events", "between", "definition", "machine", "moves")
+    __slots__ = ("_events", "_statuses", "between", "definition", "fires", "machine", "moves")
 
     def __init__(self, definition: Definition) -> None:
         self.definition: Final = definition
         self.machine: Final = definition.build()
         self._events: Final = self.machine.events
+        self._statuses: Final = frozenset(definition.statuses)
+        self.fires: Final[Mapping[str, Callable[..., bool]]] = {
+            trigger: event.trigger for trigger, event in self._events.items()
+        }
+        """trigger -> the machine's own fire function, ``fire(record, *payload)``: for a
+        hot path that checked the trigger and the record's status itself (it raises
+        `Refused` where `fire` raises `IllegalTransitionError`)."""
         self.moves: Final[Mapping[tuple[str, str], str]] = {
             (source, trigger): str(transition.dest)
             for trigger, event in self._events.items()
@@ -116,7 +125,9 @@ class Engine:
         the trigger nor the record's status; the record is then unchanged.
         """
         event = self._events.get(trigger)
-        if event is None or record.status not in self.definition.statuses:
+        # transitions raises a bare ValueError for a status it does not know (one set
+        # by code that bypassed the loader): such a record is refused here.
+        if event is None or record.status not in self._statuses:
             raise self.refusal(record, trigger)
         try:
             event.trigger(record, *payload)
