@@ -49,13 +49,13 @@ NOTES = """
   `accumulate_run_step`) on the first 20,000 lines. The issue's 25x target assumed a peer at
   about 3,600 events/s; the faithful peer measured here runs at about 8,500 events/s (run
   events that fail the SDK's `Run` model would slow it to that figure), so steplife is about
-  11x the peer measured here and about 27x the issue's figure. The stream's ~1 % of
-  `thread.run.*` events are random, not run lifecycles (the store tests pin this stream), and
-  `validate` follows runs since the parent-run work: it reports about 20,000 run-level errors
-  here, and following those runs costs about 5 % of this figure (measured apart on an idle
-  machine: share 0.188 following runs, 0.198 with `follow_runs=False`). Together with the
-  floor's own spread (440,000-510,000 events/s between runs here), that is why this target,
-  met at 0.20 before runs were followed, now reads 0.18-0.19.
+  14x the peer measured here. The stream's ~1 % of `thread.run.*` events are random, not run
+  lifecycles (the store tests pin this stream): `validate` reports about 20,000 run-level
+  errors here, and following those runs costs about 5 % of this figure. A step's end no longer
+  fires the `transitions` machine (eight `logging.debug` calls each) on the live record: the
+  Tracker keeps the checked payload, and which events end a step is read off the compiled
+  machine. That took steplife from 79,000 to 117,000 events/s, from 0.18 of the floor to
+  0.23-0.25 (the floor itself spreads 440,000-515,000 events/s between runs here).
 - **stream replay memory**: peak RSS (VmHWM) of a replay in a fresh process at 100k, 1M and
   2M events (about 50 steps in flight throughout). A finished step leaves only its id and
   status, and only the most recent 100,000 of those are kept, so the peak stops growing.
