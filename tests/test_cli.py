@@ -820,3 +820,21 @@ def test_the_library_never_imports_the_command() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["validate", "replay"])
+def test_an_id_that_is_no_string_is_reported_at_its_line(
+    steplife: Any, tmp_path: Path, command: str
+) -> None:
+    """``{"id": []}`` is a malformed event with its file and line, and the next line is read."""
+    lines = [
+        b'{"event": "thread.run.step.in_progress", "data": {"id": []}}',
+        b'{"event": "thread.run.step.created", "data": {"id": {"a": 1}}}',
+    ]
+    path = write(tmp_path, "bad-ids.jsonl", b"\n".join(lines) + b"\n")
+    run = steplife(command, path, *(["-o", str(tmp_path / "out.jsonl")] * (command == "replay")))
+    run.assert_no_traceback()
+    assert run.code == 1
+    if command == "validate":
+        assert f"{path}:1: error malformed-event" in run.out
+        assert f"{path}:2: error malformed-event" in run.out

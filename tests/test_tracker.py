@@ -431,6 +431,34 @@ def test_a_snapshot_handed_out_stays_as_it_was_when_its_step_ends(status: str) -
     assert tracker.snapshot(STEP_ID).status == status
 
 
+NOT_STRINGS = [[], {}, {"id": "step_1"}, 1.5, None, True]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.run.step.completed",
+        "thread.run.step.delta",
+        "thread.run.created",
+    ],
+)
+@pytest.mark.parametrize("bad_id", NOT_STRINGS, ids=repr)
+def test_an_id_that_is_no_string_is_a_malformed_event_and_never_a_crash(
+    name: str, bad_id: Any
+) -> None:
+    """A list or an object as the id (no key to look a step up by) is reported, like
+    any other malformed payload; a strict Tracker raises its own error for it."""
+    tracker = Tracker()
+    findings = tracker.feed(name, {"id": bad_id})
+    assert {f.rule for f in findings} == {"malformed-event"}
+    assert {f.step_id for f in findings} == {None}
+    assert tracker.live_ids == []
+    with pytest.raises(StreamError):
+        Tracker(strict=True).feed(name, {"id": bad_id})
+
+
 def test_real_stream_quirks_are_accepted_without_a_finding() -> None:
     # expires_at instead of expired_at, no metadata key, extra usage keys.
     quirky_usage = {

@@ -281,7 +281,10 @@ class Tracker:
 
     def _snapshot_event(self, name: str, kind: str, data: Any) -> None:
         if kind == "in_progress":
-            live = self._live.get(data.get("id", "")) if type(data) is dict else None
+            # Only a string names a step: an id of another JSON type (a list, an object)
+            # is no key to look up, and the loader below reports it.
+            step_id = _str(data.get("id")) if type(data) is dict else None
+            live = None if step_id is None else self._live.get(step_id)
             if live is not None and live.details is None and _repeats(live.raw, data):
                 # The very snapshot already checked (as `created` sends it, usually):
                 # checking it again could only repeat its findings.
@@ -293,7 +296,7 @@ class Tracker:
                 return
         result = structure(data)
         if isinstance(result, list):
-            step_id = data.get("id") if type(data) is dict else None
+            step_id = _str(data.get("id")) if type(data) is dict else None
             for problem in result:
                 self._note(
                     "malformed-event",
