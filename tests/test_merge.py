@@ -183,10 +183,34 @@ def test_several_fragments_for_one_index_in_one_delta_all_merge() -> None:
 
 
 def test_out_of_order_indices_are_placed_at_their_index() -> None:
-    merged = merge_delta({"tool_calls": []}, {"tool_calls": [{"index": 1, "id": "b"}]})
-    merged = merge_delta(merged, {"tool_calls": [{"index": 0, "id": "a"}]})
-    merged = merge_delta(merged, {"tool_calls": [{"index": 1, "id": "2"}]})
-    assert merged["tool_calls"] == [{"index": 0, "id": "a"}, {"index": 1, "id": "b2"}]
+    merged = merge_delta({"tool_calls": []}, {"tool_calls": [{"index": 1, "text": "b"}]})
+    merged = merge_delta(merged, {"tool_calls": [{"index": 0, "text": "a"}]})
+    merged = merge_delta(merged, {"tool_calls": [{"index": 1, "text": "2"}]})
+    assert merged["tool_calls"] == [{"index": 0, "text": "a"}, {"index": 1, "text": "b2"}]
+
+
+def test_an_id_and_a_ranker_a_server_repeats_are_kept_whole() -> None:
+    """As a live capture sends a file-search call: the whole call again in each delta."""
+
+    def call(ranker: str) -> Json:
+        options = {"ranker": ranker, "score_threshold": 0.0}
+        body = {"ranking_options": options, "results": []}
+        return {"index": 0, "id": "call_1", "type": "file_search", "file_search": body}
+
+    merged: Json = {}
+    for ranker in ("auto", "default_2024_08_21", "default-2024-08-21"):
+        merged = merge_delta(merged, {"tool_calls": [call(ranker)]})
+    assert [call("default-2024-08-21")] == merged["tool_calls"]
+
+
+def test_streamed_text_still_concatenates_beside_a_repeated_id() -> None:
+    """Only whole values are replaced: the arguments of a function call still build up."""
+    first: Json = {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{"}}
+    again: Json = {"index": 0, "id": "call_1", "function": {"arguments": "}"}}
+    merged = merge_delta(merge_delta({}, {"tool_calls": [first]}), {"tool_calls": [again]})
+    assert merged["tool_calls"] == [
+        {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": "{}"}}
+    ]
 
 
 def test_an_index_beyond_the_end_leaves_a_hole_until_it_is_filled() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from helpers import MISSING_REAL_FIXTURES, REAL_FIXTURES
-from steplife import Severity, from_dict
+from steplife import Severity, from_dict, to_dict
 from steplife._events import detect_format, open_input, read_events
 from steplife._tracker import Tracker
 from steplife._validate import validate_file
@@ -277,3 +277,18 @@ def test_every_live_capture_is_clean_with_or_without_following_runs(name: str) -
     alone = Tracker(follow_runs=False).consume(events_of(real(name)))
     assert followed.findings == alone.findings
     assert followed.statuses == alone.statuses
+
+
+def test_a_file_search_call_repeated_whole_in_its_deltas_merges_to_its_snapshot() -> None:
+    """The live capture repeats the call's id and ranker in each delta: no false alarm,
+    and the step's live snapshot before its end has the id once and the last ranker."""
+    path = real("simple-openai/threads_runssteps_delta.txt")
+    assert {f.rule for f in validate_file(str(path)).findings} == {"unknown-value"}
+    events = events_of(path)
+    end = next(i for i, e in enumerate(events) if e.name == "thread.run.step.completed")
+    tracker = Tracker()
+    tracker.consume(events[:end])
+    (step_id,) = tracker.live_ids
+    (call,) = to_dict(tracker.snapshot(step_id))["step_details"]["tool_calls"]
+    assert call["id"] == "call_PdjWRYNa6h5fwFUHDJZKmody"
+    assert call["file_search"]["ranking_options"]["ranker"] == "default-2024-08-21"

@@ -7,6 +7,11 @@ replaced, never accumulated. Unlike the SDK, an entry is placed *at* its index (
 index beyond the end pads with holes instead of being inserted at the end), and a
 delta of the wrong shape raises `MergeError` with its JSON path instead of a bare
 ``TypeError``.
+
+Also unlike the SDK, ``id`` and ``ranker`` are replaced like ``type``: they are whole
+values, never streamed in pieces, and a live capture repeats a file-search call's id and
+ranker in each delta. Concatenated as the SDK does, they read
+``call_Xcall_Xcall_X`` and ``autodefault_2024_08_21default-2024-08-21``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ def _addable(current: object, value: object) -> bool:
     return type(current) in (int, float) and type(value) in (int, float)
 
 
+_WHOLE: Final = frozenset(("index", "type", "id", "ranker"))
+"""Keys whose value a delta replaces: identifiers and closed-set values come whole."""
+
 MAX_DEPTH: Final = 32
 """Deepest nesting a delta may reach; real step details nest about six levels."""
 
@@ -61,7 +69,7 @@ def merge_delta(
                 merged[key] = _merge_list([], value, f"{path}.{key}" if path else key, depth)
             else:
                 merged[key] = value
-        elif key == "index" or key == "type":
+        elif key in _WHOLE:
             merged[key] = value
         elif _addable(current, value):
             merged[key] = current + value
