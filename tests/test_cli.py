@@ -114,8 +114,35 @@ def test_an_unreadable_input_exits_2_and_says_why_on_stderr(steplife: Any) -> No
     run = steplife("validate", VALID[0], "missing.sse")
     assert run.code == 2
     assert run.err.splitlines() == ["steplife: missing.sse: cannot open: No such file or directory"]
-    assert "invalid: 0 errors, 0 warnings, 1 unreadable inputs" in run.out
+    assert "invalid: 0 errors, 0 warnings, 1 unreadable input\n" in run.out
     run.assert_no_traceback()
+
+
+def test_two_unreadable_inputs_are_counted_in_the_plural(steplife: Any) -> None:
+    run = steplife("validate", "missing.sse", "lost.jsonl")
+    assert run.code == 2
+    assert "invalid: 0 errors, 0 warnings, 2 unreadable inputs" in run.out
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["validate", "--jobs", "0"], "--jobs"),
+        (["validate", "--jobs", "-3"], "--jobs"),
+        (["validate", "--jobs", "two"], "--jobs"),
+        (["ingest", "--batch-size", "0"], "--batch-size"),
+        (["ingest", "--batch-size", "-1"], "--batch-size"),
+    ],
+)
+def test_a_count_below_one_is_refused_with_the_option_named(
+    steplife: Any, argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Counts are whole numbers of 1 or more; anything else exits 2 before reading input."""
+    with pytest.raises(SystemExit) as exited:
+        steplife(*argv, VALID[0])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: expected a whole number of 1 or more, got {argv[-1]!r}" in err
 
 
 def test_an_input_error_is_one_line_however_long_its_path(steplife: Any, tmp_path: Path) -> None:

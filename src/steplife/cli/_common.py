@@ -19,6 +19,7 @@ __all__ = [
     "add_rule_options",
     "finding_json",
     "finding_text",
+    "positive",
     "rules_from",
 ]
 
@@ -32,6 +33,21 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"steplife: {message} (see `{self.prog} --help`)\n")
+
+
+def positive(text: str) -> int:
+    """A count given on the command line: a whole number of 1 or more.
+
+    Raises `argparse.ArgumentTypeError` (which argparse reports with the option's name)
+    for anything else, ``0`` and negative numbers included.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
 
 
 def rules_from(args: argparse.Namespace) -> Rules:

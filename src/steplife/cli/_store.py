@@ -30,6 +30,7 @@ from steplife.cli._common import (
     add_rule_options,
     finding_json,
     finding_text,
+    positive,
     rules_from,
 )
 from steplife.errors import InputError, SteplifeError, StepNotFoundError
@@ -81,7 +82,13 @@ def register(subparsers: Any) -> None:
     ingest = subparsers.add_parser("ingest", help="record event streams in a step store")
     ingest.add_argument("files", nargs="+", metavar="FILE", help="captures to read; - for stdin")
     ingest.add_argument("--format", choices=("auto", "jsonl", "sse"), default="auto")
-    ingest.add_argument("--batch-size", type=int, default=1000, metavar="N")
+    ingest.add_argument(
+        "--batch-size",
+        type=positive,
+        default=1000,
+        metavar="N",
+        help="events written in one transaction (default 1000)",
+    )
     add_rule_options(ingest)
     _add_common(ingest)
     ingest.set_defaults(run=_ingest)
@@ -148,8 +155,6 @@ def ingest_json(report: IngestReport, db: str) -> dict[str, Any]:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    if args.batch_size < 1:
-        raise SteplifeError(f"--batch-size {args.batch_size}: expected a positive number")
     errors: list[str] = []
     with open_store(args.db, rules=rules_from(args)) as store:
         report = store.ingest(

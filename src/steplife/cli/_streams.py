@@ -32,6 +32,7 @@ from steplife.cli._common import (
     add_rule_options,
     finding_json,
     finding_text,
+    positive,
     rules_from,
 )
 from steplife.errors import InputError, SteplifeError
@@ -60,7 +61,9 @@ def register(commands: Any) -> None:
         "--require-terminal", action="store_true", help="a step left in progress is an error"
     )
     validate.add_argument("--output", choices=("text", "json"), default="text")
-    validate.add_argument("--jobs", type=int, default=1, metavar="N", help="files in parallel")
+    validate.add_argument(
+        "--jobs", type=positive, default=1, metavar="N", help="files in parallel (default 1)"
+    )
     validate.set_defaults(run=_validate)
 
     replay = commands.add_parser("replay", help="write every step's final snapshot as JSONL")
@@ -211,7 +214,7 @@ def _print_text(report: Report, console: Console) -> None:
         console.print(Text(f"valid: 0 errors, {warnings} warnings", style="bold green"))
     else:
         bad = len(report.input_errors)
-        extra = f", {bad} unreadable inputs" if bad else ""
+        extra = f", {bad} unreadable input{'s' if bad > 1 else ''}" if bad else ""
         console.print(
             Text(f"invalid: {errors} errors, {warnings} warnings{extra}", style="bold red")
         )
