@@ -152,6 +152,16 @@ CASES: dict[str, Case] = {
         broken=tool_lifecycle_with_arguments('{"a":2}'),
         expected=[("snapshot-diverged", W, 5, STEP_ID)],
     ),
+    "unknown-event": Case(
+        clean=[created(), in_progress(), completed()],
+        broken=[
+            created(),
+            in_progress(),
+            ("thread.run.step.complete", completed()[1]),
+            completed(),
+        ],
+        expected=[("unknown-event", W, 3, STEP_ID)],
+    ),
     "dangling-step": Case(
         clean=[created(), in_progress(), completed()],
         broken=[created(), in_progress(), run_event("requires_action"), DONE],
@@ -753,11 +763,39 @@ def test_events_of_other_kinds_are_counted_and_passed_by() -> None:
         DONE,
     ]
     tracker = replay(events)
-    assert tracker.findings == []
+    # Only the unknown name under thread.run. is worth a word: a misspelling, or a newer
+    # API's event; either way it is passed by.
+    assert [(f.rule, f.severity, f.step_id) for f in tracker.findings] == [
+        ("unknown-event", W, STEP_ID)
+    ]
     assert tracker.events == len(events)
     assert tracker.event_names["this.is.invalid"] == 1
     assert tracker.event_names["thread.run.step.archived"] == 1
     assert tracker.steps == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "guess"),
+    [
+        ("thread.run.step.complete", "thread.run.step.completed"),
+        ("thread.run.step.in-progress", "thread.run.step.in_progress"),
+        ("thread.run.requires-action", "thread.run.requires_action"),
+        ("thread.run.complet", "thread.run.completed"),
+    ],
+)
+def test_a_misspelled_event_name_is_reported_with_the_closest_known_one(
+    name: str, guess: str
+) -> None:
+    (finding,) = Tracker().feed(name, {"id": "x"})
+    assert finding.rule == "unknown-event"
+    assert finding.message.endswith(f"did you mean {guess!r}?")
+
+
+def test_an_unknown_event_name_of_any_length_is_shown_short() -> None:
+    name = "thread.run.step." + "x" * 10_000
+    (finding,) = Tracker().feed(name, {})
+    assert len(finding.message) < 200
+    assert "did you mean" not in finding.message
 
 
 def test_feed_returns_only_the_findings_of_that_event() -> None:

@@ -524,6 +524,12 @@ _ALL_RULES: Final = (
     Rule("snapshot-diverged", W, "the terminal step_details equal what the deltas built"),
     Rule("dangling-step", W, "every step reaches a terminal status by the end of input"),
     Rule("empty-stream", W, "an input holds at least one event"),
+    Rule(
+        "unknown-event",
+        W,
+        "an event named under `thread.run.` is one the API sends (else a misspelling, or a "
+        "newer API's event: passed by)",
+    ),
     # Cross-entity rules: a step against its run, when the stream carries run events.
     Rule(
         "step-outside-run",

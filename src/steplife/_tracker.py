@@ -9,6 +9,7 @@ kept: memory follows the steps in flight, not the length of the stream.
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
@@ -41,6 +42,9 @@ _TERMINAL_EVENTS: Final = frozenset(
 _STEP_EVENT_KINDS: Final[Mapping[str, str]] = {
     STEP_PREFIX + kind: kind for kind in ("created", "in_progress", "delta", *_TERMINAL_EVENTS)
 }
+_KNOWN_EVENTS: Final = sorted((*_STEP_EVENT_KINDS, *RUN_EVENT_STATUS))
+"""Every event name the API sends under ``thread.run.``, for a misspelling's hint."""
+_SHOWN_NAME: Final = 80  # an unknown name is user input: shown at most this long
 
 
 @attrs.define
@@ -229,15 +233,19 @@ class Tracker:
                 self._delta(name, data)
             elif kind is not None:
                 self._snapshot_event(name, kind, data)
-            elif self._runs is not None and name in RUN_EVENT_STATUS:
-                self._run_event(name, data)
+            elif name in RUN_EVENT_STATUS:
+                if self._runs is not None:
+                    self._run_event(name, data)
+            elif name.startswith(RUN_PREFIX):
+                self._unknown_event(name, data)
         except RecursionError:
             # Only a payload nested hundreds of levels deep gets here (orjson reads up
             # to 1024); every check runs before the state changes.
             self._pending = []
             step_id = _str(data.get("id")) if type(data) is dict else None
             self._note("malformed-event", f"{name}: nested too deeply to check", step_id)
-        # Other events, unknown step events (a future API's) included, are only counted.
+        # Other events are only counted; an unknown one under thread.run. is passed by
+        # too (a newer API's event), with a warning (a misspelling is more likely).
         if not self._pending:
             return []  # the usual event: nothing found, nothing to commit
         try:
@@ -278,6 +286,20 @@ class Tracker:
         return findings
 
     # -- the event kinds ---------------------------------------------------------
+
+    def _unknown_event(self, name: str, data: Any) -> None:
+        short = len(name) <= _SHOWN_NAME
+        # A hint only for a name of a sane length: difflib indexes the whole name.
+        guess = difflib.get_close_matches(name, _KNOWN_EVENTS, n=1) if short else []
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
+        step_id = _str(data.get("id")) if type(data) is dict else None
+        shown = name if short else name[: _SHOWN_NAME - 3] + "..."
+        self._note(
+            "unknown-event",
+            f"{shown!r} is no event the API sends under 'thread.run.' (passed by){hint}",
+            step_id if name.startswith(STEP_PREFIX) else None,
+            run_id=None if name.startswith(STEP_PREFIX) else step_id,
+        )
 
     def _snapshot_event(self, name: str, kind: str, data: Any) -> None:
         if kind == "in_progress":

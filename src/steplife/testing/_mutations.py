@@ -789,6 +789,21 @@ def _empty_stream(draw: st.DrawFn, events: EventStream) -> Mutated:
     return _Lines([b"\n"] * blank), f"every line removed: the input holds {what}"
 
 
+def _unknown_event(draw: st.DrawFn, events: EventStream) -> Mutated:
+    # An inserted copy, not a renamed event: the stream keeps every event it had, so
+    # nothing but the misspelled name is reported.
+    named = [i for i, e in enumerate(events) if e["event"].startswith("thread.run.")]
+    if not named:
+        i = draw(st.integers(0, len(events)))
+        events.insert(i, {"event": STEP_EVENT + "complete", "data": {"id": "step_0"}})
+        return events, f"line {i + 1}: an event named 'thread.run.step.complete' inserted"
+    i = draw(st.sampled_from(named))
+    original = events[i]["event"]
+    misspelled = original[:-1]  # 'completed' -> 'complete', 'queued' -> 'queue'
+    events.insert(i + 1, {"event": misspelled, "data": copy.deepcopy(events[i]["data"])})
+    return events, f"line {i + 2}: a copy of line {i + 1} named {misspelled!r} inserted"
+
+
 def _illegal_transition(draw: st.DrawFn, events: EventStream) -> Mutated:
     requeue: list[tuple[int, int]] = []
     uncancel: list[int] = []
@@ -1199,6 +1214,10 @@ _MUTATORS: Final[Mapping[str, tuple[Mutation, str]]] = {
         "drop a step's terminal event, and its run's end (the capture stops before the run ends)",
     ),
     "empty-stream": (_empty_stream, "remove every line (blank lines may remain)"),
+    "unknown-event": (
+        _unknown_event,
+        "insert a copy of an event under `thread.run.` with the last letter of its name dropped",
+    ),
     "step-outside-run": (
         _step_outside_run,
         "insert a new step, created and ended, while its run is queued, requires action, "
