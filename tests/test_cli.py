@@ -416,7 +416,8 @@ BAD_INPUTS: list[Any] = [
     pytest.param("utf8.jsonl", b'{"event":"thread.created","data":"\xff"}\n', 1, id="bad utf-8"),
     pytest.param("utf8.sse", b'event: thread.created\ndata: "\xc3\x28"\n\n', 1, id="bad utf-8 sse"),
     pytest.param("array.jsonl", jsonl(lifecycle()) + b"[1, 2, 3]\n", 1, id="not an object"),
-    pytest.param("array-first.jsonl", b"[1, 2, 3]\n", 2, id="starts with no object"),
+    # A first line of JSON that is no object: read as JSONL, the line flagged (exit 1).
+    pytest.param("array-first.jsonl", b"[1, 2, 3]\n", 1, id="starts with no object"),
     pytest.param("nodata.jsonl", b'{"event":"thread.run.step.created"}\n', 1, id="data missing"),
     pytest.param("nodata.sse", b"event: thread.run.step.created\n\n", 1, id="sse data missing"),
     pytest.param("cut.jsonl", jsonl(lifecycle())[:-40], 1, id="truncated last line"),

@@ -89,7 +89,29 @@ def test_jsonl_a_complete_last_line_without_newline_is_read() -> None:
 
 @pytest.mark.parametrize("line", [b"[1, 2]", b'"text"', b"3", b"null", b"true"])
 def test_jsonl_a_json_value_that_is_not_an_object_is_an_error_event(line: bytes) -> None:
-    assert errors(jsonl_events(line + b"\n")) == [(1, "the line is not a JSON object")]
+    expected = 'the line is not a JSON object: a JSONL line is {"event": NAME, "data": {...}}'
+    assert errors(jsonl_events(line + b"\n")) == [(1, expected)]
+
+
+@pytest.mark.parametrize("kind", ["thread.run.step", "thread.run"])
+def test_jsonl_a_bare_api_object_says_what_a_line_is(kind: str) -> None:
+    line = b'{"id": "x", "object": "' + kind.encode() + b'", "status": "completed"}'
+    expected = (
+        f'the line is a bare {kind} object: a JSONL line is {{"event": NAME, "data": {{...}}}}'
+    )
+    assert errors(jsonl_events(line)) == [(1, expected)]
+
+
+@pytest.mark.parametrize("line", [b"[1, 2]", b'"text"', b"3", b"-1.5", b"null", b"true"])
+def test_a_first_line_that_is_json_but_no_object_is_read_as_jsonl_and_flagged(
+    line: bytes,
+) -> None:
+    """Not refused whole: the line is flagged, and the lines after it are read."""
+    events = auto_events(line + b'\n{"event": "done", "data": "[DONE]"}\n')
+    assert [(e.line, e.error is not None, e.name) for e in events] == [
+        (1, True, None),
+        (2, False, "done"),
+    ]
 
 
 @pytest.mark.parametrize("line", [b'{"data":{}}', b'{"event":5,"data":{}}'])
@@ -239,7 +261,11 @@ def test_sse_and_jsonl_encodings_of_a_stream_read_back_the_same_events() -> None
         (b"\xef\xbb\xbfevent: a", "sse"),
         (b"\x89PNG\r\n\x1a\n", None),
         (b"HTTP/1.1 200 OK\r\n", None),
-        (b"[1, 2]", None),
+        (b"[1, 2]", "jsonl"),  # any JSON value: the reader flags a line that is no object
+        (b'"text"\n{"event":"a"}', "jsonl"),
+        (b"null", "jsonl"),
+        (b"nothing at all", None),
+        (b"[1, 2", None),
         (b"", None),
     ],
 )

@@ -37,6 +37,8 @@ Format: TypeAlias = Literal["auto", "jsonl", "sse"]
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _SSE_FIELDS: Final = (b"event:", b"data:", b"id:", b"retry:", b":")
+_JSON_STARTS: Final = frozenset(bytes([c]) for c in b'["-0123456789tfn')
+"""The first bytes of a JSON value that is not an object."""
 _BOM: Final = b"\xef\xbb\xbf"
 _SSE_IGNORED: Final = frozenset((b"", b"id", b"retry"))  # "" is a `:` comment
 
@@ -80,13 +82,26 @@ def read_jsonl(stream: Iterable[bytes], file: str | None = None) -> Iterator[Eve
             continue
         index += 1
         if type(value) is not dict:
-            yield Event(None, None, file, number, index, "the line is not a JSON object")
+            yield Event(None, None, file, number, index, _NOT_AN_OBJECT)
         elif type(name := value.get("event")) is not str:
-            yield Event(None, None, file, number, index, '"event" is missing or not a string')
+            yield Event(None, None, file, number, index, _no_event_name(value))
         elif "data" not in value:
             yield Event(name, None, file, number, index, '"data" is missing')
         else:
             yield Event(name, value["data"], file, number, index)
+
+
+_LINE_FORM: Final = '{"event": NAME, "data": {...}}'
+_NOT_AN_OBJECT: Final = f"the line is not a JSON object: a JSONL line is {_LINE_FORM}"
+
+
+def _no_event_name(value: dict[str, Any]) -> str:
+    """Why an object line has no event name, saying what it looks like when it can."""
+    kind = value.get("object")
+    if "event" not in value and type(kind) is str and kind.startswith("thread."):
+        shown = kind if len(kind) <= 40 else kind[:37] + "..."
+        return f"the line is a bare {shown} object: a JSONL line is {_LINE_FORM}"
+    return '"event" is missing or not a string'
 
 
 def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event]:
@@ -150,12 +165,23 @@ def _sse_event(
 
 
 def detect_format(head: bytes) -> Literal["jsonl", "sse"] | None:
-    """``jsonl`` or ``sse`` from a stream's first bytes, or None when it is neither."""
+    """``jsonl`` or ``sse`` from a stream's first bytes, or None when it is neither.
+
+    JSONL is an object on the first line, or any other JSON value that makes up the
+    whole first line (a line the JSONL reader then flags, rather than the input being
+    refused whole).
+    """
     text = head.removeprefix(_BOM).lstrip(b" \t\r\n")
     if text.startswith(b"{"):
         return "jsonl"
     if text.startswith(_SSE_FIELDS):
         return "sse"
+    if text[:1] in _JSON_STARTS:
+        try:
+            orjson.loads(text.split(b"\n", 1)[0])
+        except orjson.JSONDecodeError:
+            return None
+        return "jsonl"
     return None
 
 
