@@ -195,6 +195,39 @@ def mangled_dicts(draw: st.DrawFn) -> Any:
     return data
 
 
+unwritable_values = st.one_of(
+    st.integers(min_value=2**64),
+    st.integers(max_value=-(2**63) - 1),
+    st.text(max_size=4).map(lambda text: text + "\ud800"),
+)
+"""What Python data may hold and JSON cannot carry."""
+
+
+@given(run_steps(), st.data())
+def test_what_json_cannot_carry_is_refused_at_load_with_its_path(
+    step: RunStep, data: st.DataObject
+) -> None:
+    """A value JSON cannot write, anywhere in a step's dict (keys included), is refused
+    by ``parse`` and ``from_dict`` with its path: nothing loads that ``to_json`` would
+    then fail on."""
+    payload = to_dict(step)
+    path = data.draw(st.sampled_from(paths_of(payload)[1:]))
+    parent: Any = payload
+    for key in path[:-1]:
+        parent = parent[key]
+    bad = data.draw(unwritable_values)
+    if isinstance(parent, dict) and type(bad) is str and data.draw(st.booleans()):
+        parent[bad] = parent.pop(path[-1])  # the key itself
+    else:
+        parent[path[-1]] = bad
+    parsed = parse(payload)
+    assert parsed.step is None
+    assert [f.rule for f in parsed.findings] == ["schema"]
+    assert "which JSON cannot carry" in parsed.findings[0].message
+    with pytest.raises(InvalidStepError):
+        from_dict(payload)
+
+
 @given(mangled_dicts(), st.booleans())
 def test_mangled_input_never_raises_anything_but_invalid_step(data: Any, strict: bool) -> None:
     """``parse`` never raises; ``from_dict`` returns what ``parse`` built or InvalidStepError."""

@@ -675,3 +675,11 @@ def test_strict_loading_of_a_dict_with_non_string_keys_reports_them() -> None:
 
     expected = ["1", "surprise"]
     assert expected == [f.path for f in parsed.findings]
+
+
+def test_a_run_with_an_integer_json_cannot_carry_is_refused_with_its_path() -> None:
+    data = {**run_object("queued"), "created_at": -(2**63) - 1}
+    (finding,) = parse_run(data).findings
+    assert (finding.rule, finding.path) == ("schema", "created_at")
+    with pytest.raises(InvalidStepError):
+        run_from_dict(data)

@@ -797,3 +797,32 @@ def test_every_real_snapshot_loads_without_error(label: str, data: dict[str, Any
     assert no_errors == [f for f in parsed.findings if f.is_error]
     assert parsed.step is not None
     assert data["id"] == parsed.step.id
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "what"),
+    [
+        ({"created_at": 2**64}, "created_at", "an integer beyond 64 bits"),
+        ({"id": "step_\ud800"}, "id", "a string with a lone surrogate"),
+        ({"metadata": {"k\udc00": "v"}}, "metadata.k\udc00", "a string with a lone surrogate"),
+    ],
+    ids=["big integer", "surrogate", "surrogate key"],
+)
+def test_python_data_json_cannot_carry_is_refused_with_its_path(
+    change: dict[str, Any], path: str, what: str
+) -> None:
+    data = {**to_dict(make_step()), **change}
+    with pytest.raises(InvalidStepError) as caught:
+        from_dict(data)
+    (finding,) = caught.value.findings
+    assert (finding.rule, finding.path) == ("schema", path)
+    assert finding.message.endswith(f"{what}, which JSON cannot carry")
+
+
+def test_to_json_of_a_record_set_in_python_raises_a_steplife_error() -> None:
+    """Fields can be set directly; what JSON cannot carry is an error of ours, not a TypeError."""
+    step = make_step()
+    step.id = "step_\ud800"
+    with pytest.raises(InvalidStepError, match="cannot be written as JSON") as caught:
+        to_json(step)
+    assert [f.path for f in caught.value.findings] == ["id"]

@@ -505,6 +505,51 @@ def _schema(path: str, message: str, rule: str = "schema") -> Finding:
     return Finding(rule=rule, severity=Severity.ERROR, message=f"{path}: {message}", path=path)
 
 
+_INT_RANGE: Final = range(-(2**63), 2**64)
+"""The integers JSON writers carry (orjson's range: signed and unsigned 64 bits)."""
+
+
+def _unwritable(data: Any) -> Finding | None:
+    """A schema finding when `data` holds what JSON cannot carry, else None.
+
+    Only Python data can: an integer beyond 64 bits, a string with a lone surrogate
+    (JSON text read by steplife never has one). Loaded, either would make `to_json`
+    fail later; it is refused with its path instead. The walk runs only on failure.
+    """
+    try:
+        orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        try:
+            found = _first_unwritable(data, "")
+        except RecursionError:  # nested too deep to walk: the loader says so its way
+            return None
+        if found is not None:
+            path, what = found
+            return _schema(path or "$", f"{what}, which JSON cannot carry")
+    return None
+
+
+def _first_unwritable(value: Any, path: str) -> tuple[str, str] | None:
+    if type(value) is int and value not in _INT_RANGE:
+        return path, "an integer beyond 64 bits"
+    if type(value) is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path, "a string with a lone surrogate"
+    elif type(value) is dict:
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            found = _first_unwritable(key, here) or _first_unwritable(item, here)
+            if found is not None:
+                return found
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            if (found := _first_unwritable(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
+
+
 def _problems(exc: BaseException, path: str) -> Iterator[Finding]:
     if isinstance(exc, BaseValidationError):
         for sub in exc.exceptions:
@@ -567,6 +612,8 @@ def parse(
             data = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             return Parsed(None, (_schema("$", f"not valid JSON: {exc}"),))
+    elif (unwritable := _unwritable(data)) is not None:
+        return Parsed(None, (unwritable,))
     # Unknown keys never stop a step from loading: `rules` decides what they are
     # worth, so the step is built leniently and the strict walk only reports them.
     result = structure(data)
@@ -607,7 +654,7 @@ def from_dict(
     valid step or breaks an error-level rule. Warnings do not raise; use `parse`
     to see them.
     """
-    if not strict:
+    if not strict and _unwritable(data) is None:
         step = _fast_load(data, rules)
         if step is not None:
             return step
@@ -661,8 +708,21 @@ def to_dict(value: RunStep | Run) -> dict[str, Any]:
 
 
 def to_json(value: RunStep | Run) -> bytes:
-    """A step (or a run) as compact JSON bytes, in the API's key order."""
-    return orjson.dumps(to_dict(value))
+    """A step (or a run) as compact JSON bytes, in the API's key order.
+
+    Raises `InvalidStepError` for a record built in Python with what JSON cannot
+    carry (an integer beyond 64 bits, a string with a lone surrogate): the loaders
+    refuse such data, but a record's fields can be set directly.
+    """
+    data = to_dict(value)
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        problem = _unwritable(data) or _schema("$", "not writable as JSON")
+        kind = "run" if isinstance(value, Run) else "step"
+        raise InvalidStepError(
+            f"{kind} {value.id!r} cannot be written as JSON", [problem]
+        ) from None
 
 
 # -- runs -----------------------------------------------------------------------------
@@ -704,6 +764,8 @@ def parse_run(
             data = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             return ParsedRun(None, (_schema("$", f"not valid JSON: {exc}"),))
+    elif (unwritable := _unwritable(data)) is not None:
+        return ParsedRun(None, (unwritable,))
     result = structure_run(data)
     if isinstance(result, list):
         everything = structure_run(data, strict=True) if strict else result
