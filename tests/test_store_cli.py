@@ -128,11 +128,38 @@ def test_show_prints_the_wire_step_and_its_history(
     assert "thread.run.step.delta" in text
 
 
-def test_show_of_an_unknown_step_exits_1(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_show_of_an_unknown_step_exits_1(
+    db: str, capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Not found is a clear message and status 1."""
+    assert _run(capsys, "ingest", str(capture), "--db", db)[0] == 0
     code, _, err = _run(capsys, "show", "step_nope", "--db", db)
     assert code == 1
     assert "no step 'step_nope'" in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["show", "step_1"], ["steps"], ["expire-stale", "--older-than", "5m"]]
+)
+def test_reading_a_store_that_does_not_exist_creates_none(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --db is an error (exit 2), not a new empty store left behind."""
+    missing = tmp_path / "typo.db"
+    code, _, err = _run(capsys, *argv, "--db", str(missing))
+    assert code == 2
+    assert err == f"steplife: no store at {missing} (check --db, or ingest into it first)\n"
+    assert not missing.exists()
+
+
+def test_a_value_starting_with_a_dash_is_explained(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse takes '-5m' for an option: the message says how to give such a value."""
+    with pytest.raises(SystemExit):
+        main(["expire-stale", "--older-than", "-5m"])
+    assert "needs the form --option=VALUE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["expire-stale", "--older-than=-5m"])
+    assert "not an age: '-5m'" in capsys.readouterr().err
 
 
 def test_steps_filters_by_status_and_run(

@@ -32,6 +32,9 @@ class Parser(argparse.ArgumentParser):
     """An argument parser whose errors exit with `EXIT_USAGE` and point at ``--help``."""
 
     def error(self, message: str) -> NoReturn:
+        if message.endswith("expected one argument"):
+            # argparse takes a value that starts with '-' (say '-5m') for an option.
+            message += " (a value starting with '-' needs the form --option=VALUE)"
         self.exit(EXIT_USAGE, f"steplife: {message} (see `{self.prog} --help`)\n")
 
 

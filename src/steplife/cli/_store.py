@@ -43,6 +43,13 @@ _UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _AGE: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 
 
+def _existing(db: str) -> str:
+    """`db`, when it names a store that exists: reading must not create an empty one."""
+    if "://" not in db and not os.path.exists(db):
+        raise SteplifeError(f"no store at {db} (check --db, or ingest into it first)")
+    return db
+
+
 def parse_age(text: str) -> float:
     """Seconds in an age like ``90``, ``90s``, ``10m``, ``2h``, ``1d`` or ``1h30m``.
 
@@ -208,7 +215,7 @@ def stored_json(stored: StoredStep) -> dict[str, Any]:
 
 
 def _show(args: argparse.Namespace) -> int:
-    with open_store(args.db) as store:
+    with open_store(_existing(args.db)) as store:
         try:
             stored = store.get(args.step_id)
         except StepNotFoundError as exc:
@@ -249,7 +256,7 @@ def _steps_table(title: str, stored: Sequence[StoredStep]) -> Table:
 def _steps(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise SteplifeError(f"--limit {args.limit}: expected a number >= 0")
-    with open_store(args.db) as store:
+    with open_store(_existing(args.db)) as store:
         found = store.steps(
             run_id=args.run_id, thread_id=args.thread_id, status=args.status, limit=args.limit
         )
@@ -264,7 +271,7 @@ def _steps(args: argparse.Namespace) -> int:
 
 
 def _expire(args: argparse.Namespace) -> int:
-    with open_store(args.db, rules=rules_from(args)) as store:
+    with open_store(_existing(args.db), rules=rules_from(args)) as store:
         results: list[ApplyResult] = store.expire_stale(args.older_than)
     if args.output == "json":
         _write_json(
