@@ -866,3 +866,20 @@ def test_an_id_that_is_no_string_is_reported_at_its_line(
     if command == "validate":
         assert f"{path}:1: error malformed-event" in run.out
         assert f"{path}:2: error malformed-event" in run.out
+
+
+def test_replay_says_why_it_exits_1_on_stderr_and_still_writes_the_steps(
+    steplife: Any, tmp_path: Path
+) -> None:
+    """One line per input with errors, naming the count and where to see them."""
+    broken = str(BROKEN)
+    out = tmp_path / "steps.jsonl"
+    run = steplife("replay", broken, "-o", str(out))
+    assert run.code == 1
+    assert run.err.endswith(
+        f"steplife: {broken}: 5 errors found (`steplife validate` lists them); "
+        "its steps are written all the same\n"
+    )
+    assert out.read_bytes().count(b"\n") >= 1
+    clean = steplife("replay", VALID[0], "-o", str(out))
+    assert (clean.code, clean.err) == (0, "")

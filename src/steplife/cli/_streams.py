@@ -268,8 +268,16 @@ def _replay(args: argparse.Namespace) -> int:
                     write(tracker.snapshot(step_id))
                 except SteplifeError as exc:
                     print(f"steplife: {name}: {exc}", file=sys.stderr)
-            if not tracker.valid and status == EXIT_OK:
-                status = EXIT_INVALID
+            if not tracker.valid:
+                errors = sum(1 for f in tracker.findings if f.severity is Severity.ERROR)
+                noun = "error" if errors == 1 else "errors"
+                print(
+                    f"steplife: {name}: {errors} {noun} found (`steplife validate` lists them);"
+                    " its steps are written all the same",
+                    file=sys.stderr,
+                )
+                if status == EXIT_OK:
+                    status = EXIT_INVALID
     finally:
         if out is not sys.stdout.buffer:
             out.close()
