@@ -400,3 +400,24 @@ def test_events_of_reads_lines_with_or_without_newlines() -> None:
     assert [e.name for e in events_of(lines, "jsonl")] == ["a", "b"]
     sse_lines = [b"event: a", b"data: {}", b"", b"event: b", b"data: {}"]
     assert [(e.name, e.line) for e in events_of(sse_lines, "sse")] == [("a", 1), ("b", 4)]
+
+
+SSE_LF = (
+    b'event: thread.run.step.delta\ndata: {"id": "s"}\n\n'
+    b": a comment\n"
+    b'event: thread.run.step.completed\ndata: {"a":\ndata: 1}\n\n'
+    b"event: done\ndata: [DONE]\n\n"
+)
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\r", b"\r\n|\r"], ids=["CRLF", "bare CR", "mixed"])
+def test_sse_lines_may_end_with_cr_lf_or_crlf(ending: bytes) -> None:
+    """The SSE format allows all three: each gives the events LF gives, at the same lines."""
+    if ending == b"\r\n|\r":  # alternate the two endings line by line
+        lines = SSE_LF.split(b"\n")
+        text = b"".join(line + (b"\r\n", b"\r")[i % 2] for i, line in enumerate(lines[:-1]))
+    else:
+        text = SSE_LF.replace(b"\n", ending)
+    expected = auto_events(SSE_LF)
+    assert [e.error for e in expected] == [None, None, None]
+    assert expected == auto_events(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
@@ -107,6 +108,7 @@ def _no_event_name(value: dict[str, Any]) -> str:
 def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event]:
     """Events of server-sent-event text as the API sends it.
 
+    Lines end with LF, CRLF or a bare CR, as the SSE format allows.
     ``event:`` and ``data:`` lines make an event, a blank line ends it; ``data:``
     may span several lines (joined with newlines); ``:`` comments, ``id:`` and
     ``retry:`` are skipped. A new ``event:`` line after data also ends the
@@ -116,7 +118,7 @@ def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event
     name: str | None = None
     data: list[bytes] = []
     start = strays = 0
-    for number, raw in enumerate(stream, 1):
+    for number, raw in enumerate(_sse_lines(stream), 1):
         line = raw.rstrip(b"\r\n")
         if not line or (line.startswith(b"event:") and (name is not None or data)):
             if name is not None or data:
@@ -144,6 +146,26 @@ def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event
             f"{file or 'input'}: no SSE event in {strays} lines that are not SSE fields "
             "(is it JSONL? see --format)"
         )
+
+
+_LINE_ENDS: Final = re.compile(rb"\r\n|\r|\n")
+
+
+def _sse_lines(stream: Iterable[bytes]) -> Iterator[bytes]:
+    """`stream`'s lines, split at a bare CR too: SSE ends lines with CR, LF or CRLF.
+
+    A file splits its lines at LF only; a line holding another CR than its CRLF end is
+    split again here (the usual line, ending in LF or CRLF, passes untouched).
+    """
+    for raw in stream:
+        carriage_returns = raw.count(b"\r")
+        if not carriage_returns or (carriage_returns == 1 and raw.endswith(b"\r\n")):
+            yield raw
+            continue
+        *lines, rest = _LINE_ENDS.split(raw)
+        yield from (line + b"\n" for line in lines)
+        if rest:
+            yield rest  # the last line, with no end of its own
 
 
 def _sse_event(
