@@ -90,24 +90,25 @@ def _callback(apply: Apply, destination: str) -> Callable[[EventData], None]:
 
 
 class Engine:
-    """A compiled lifecycle: its machine, fired on records, and the moves read off it."""
+    """A compiled lifecycle: its machine, its fire functions and the moves read off it."""
 
-    __slots__ = ("_events", "_statuses", "between", "definition", "fires", "machine", "moves")
+    __slots__ = ("between", "definition", "fires", "machine", "moves")
 
     def __init__(self, definition: Definition) -> None:
         self.definition: Final = definition
         self.machine: Final = definition.build()
-        self._events: Final = self.machine.events
-        self._statuses: Final = frozenset(definition.statuses)
+        events = self.machine.events
         self.fires: Final[Mapping[str, Callable[..., bool]]] = {
-            trigger: event.trigger for trigger, event in self._events.items()
+            trigger: event.trigger for trigger, event in events.items()
         }
-        """trigger -> the machine's own fire function, ``fire(record, *payload)``: for a
-        hot path that checked the trigger and the record's status itself (it raises
-        `Refused` where `fire` raises `IllegalTransitionError`)."""
+        """trigger -> the machine's own fire function, ``fire(record, *payload)``.
+
+        It raises `Refused` when the machine refuses the move (the record is then
+        unchanged; `refusal` is the error to raise instead). A record's status must be
+        one of the definition's: transitions raises a bare ValueError for any other."""
         self.moves: Final[Mapping[tuple[str, str], str]] = {
             (source, trigger): str(transition.dest)
-            for trigger, event in self._events.items()
+            for trigger, event in events.items()
             for source, transitions in event.transitions.items()
             for transition in transitions
             if transition.dest is not None  # an internal transition moves nothing
@@ -117,22 +118,6 @@ class Engine:
             (source, dest): trigger for (source, trigger), dest in self.moves.items()
         }
         """(status, status) -> the trigger that makes that move, if one does."""
-
-    def fire(self, record: Any, trigger: str, *payload: Any) -> None:
-        """Fire `trigger` on `record` through the machine, with `payload` for `apply`.
-
-        Raises `IllegalTransitionError` when the machine refuses it, or knows neither
-        the trigger nor the record's status; the record is then unchanged.
-        """
-        event = self._events.get(trigger)
-        # transitions raises a bare ValueError for a status it does not know (one set
-        # by code that bypassed the loader): such a record is refused here.
-        if event is None or record.status not in self._statuses:
-            raise self.refusal(record, trigger)
-        try:
-            event.trigger(record, *payload)
-        except MachineError:
-            raise self.refusal(record, trigger) from None
 
     def refusal(self, record: Any, trigger: str) -> IllegalTransitionError:
         """The error for `trigger` refused on `record`."""

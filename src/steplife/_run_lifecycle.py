@@ -22,7 +22,7 @@ import attrs
 
 from steplife._findings import Finding, Severity
 from steplife._lifecycle import Clock, system_clock
-from steplife._machine import Definition, Engine, Machine
+from steplife._machine import Definition, Engine, Machine, Refused
 from steplife._model import (
     RUN_STATUSES,
     RUN_TERMINAL_STATUSES,
@@ -138,6 +138,7 @@ def build_run_machine(
 
 
 _ENGINE: Final = Engine(RUN_LIFECYCLE)
+_FIRES: Final = _ENGINE.fires
 
 
 def run_trigger_between(source: str, dest: str) -> str | None:
@@ -263,7 +264,8 @@ class RunLifecycle:
         """Like `fire`, but return the warning-level findings instead of issuing them."""
         # A status the machine does not know (set by code that bypassed the loader)
         # has no way out; transitions would raise a bare ValueError for it.
-        if trigger not in RUN_TRIGGER_TARGETS or run.status not in _KNOWN_STATUSES:
+        fire = _FIRES.get(trigger)
+        if fire is None or run.status not in _KNOWN_STATUSES:
             raise _ENGINE.refusal(run, trigger)
         _check_payload(
             usage=(usage, Usage),
@@ -278,7 +280,10 @@ class RunLifecycle:
             )
         saved = _save(run)
         payload = _Payload(stamp, usage, last_error, required_action, incomplete_details)
-        _ENGINE.fire(run, trigger, payload)
+        try:
+            fire(run, payload)
+        except Refused:
+            raise _ENGINE.refusal(run, trigger) from None
         findings = self.rules.check_run(run)
         if any(f.severity is Severity.ERROR for f in findings):
             _restore(run, saved)

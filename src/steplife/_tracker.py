@@ -292,13 +292,14 @@ class Tracker:
         # A hint only for a name of a sane length: difflib indexes the whole name.
         guess = difflib.get_close_matches(name, _KNOWN_EVENTS, n=1) if short else []
         hint = f"; did you mean {guess[0]!r}?" if guess else ""
-        step_id = _str(data.get("id")) if type(data) is dict else None
+        entity_id = _str(data.get("id")) if type(data) is dict else None
+        of_step = name.startswith(STEP_PREFIX)
         shown = name if short else name[: _SHOWN_NAME - 3] + "..."
         self._note(
             "unknown-event",
             f"{shown!r} is no event the API sends under 'thread.run.' (passed by){hint}",
-            step_id if name.startswith(STEP_PREFIX) else None,
-            run_id=None if name.startswith(STEP_PREFIX) else step_id,
+            entity_id if of_step else None,
+            run_id=None if of_step else entity_id,
         )
 
     def _snapshot_event(self, name: str, kind: str, data: Any) -> None:
