@@ -883,3 +883,14 @@ def test_replay_says_why_it_exits_1_on_stderr_and_still_writes_the_steps(
     assert out.read_bytes().count(b"\n") >= 1
     clean = steplife("replay", VALID[0], "-o", str(out))
     assert (clean.code, clean.err) == (0, "")
+
+
+def test_the_command_runs_as_a_module() -> None:
+    """``python -m steplife.cli`` is the command, as it was when the command was one module."""
+    result = subprocess.run(
+        [sys.executable, "-m", "steplife.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.startswith("steplife ")) == (0, True)

@@ -654,9 +654,10 @@ def from_dict(
     valid step or breaks an error-level rule. Warnings do not raise; use `parse`
     to see them.
     """
-    if not strict and _unwritable(data) is None:
+    if not strict:
         step = _fast_load(data, rules)
-        if step is not None:
+        # Checked once the step loaded: a bad payload pays for the check in `parse` only.
+        if step is not None and _unwritable(data) is None:
             return step
     return _raise_unless_ok(parse(data, strict=strict, rules=rules))
 
