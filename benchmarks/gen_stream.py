@@ -9,6 +9,12 @@ share run/thread/assistant ids; ~2% of the events are non-step events (``thread.
 are random, not a run's lifecycle: that is what the step-only benchmarks and the store
 tests were built on, so it stays the default, event for event.
 
+Both shares are parameters: ``live`` (``--live``) caps the steps in flight (new steps open
+while fewer are in flight, so a stream long enough holds about that many: the in-flight
+benchmarks use 20,000 and 100,000), and ``non_step_share`` (``--non-step-share``) sets the
+share of non-step events (the realistic run-following benchmark uses the real captures'
+share of message events, about 0.69).
+
 With ``runs=True`` (``--runs``) each run's lifecycle is streamed instead, consistent with
 its steps: ``thread.run.created``, ``.queued``, ``.in_progress`` before its first step is
 created; for each function-call step that completes, a ``requires_action`` round trip (the
@@ -61,8 +67,8 @@ Event = dict[str, Any]
 
 _ALNUM = string.ascii_letters + string.digits
 _BASE_TS = 1767225600  # 2026-01-01T00:00:00Z
-_LIVE = 50
-_NON_STEP_RATE = 0.02
+LIVE = 50  # default cap on steps in flight; a new step opens only below it
+NON_STEP_SHARE = 0.02  # default share of the events that are not step events
 _TOOL_FRACTION = 0.35
 _MESSAGE_DELTA_P = 0.2
 _TERMINALS = ("completed", "failed", "cancelled", "expired")
@@ -314,15 +320,26 @@ class _Step:
 class _Gen:
     """Holds the RNG, id registry and clock; yields events."""
 
-    def __init__(self, n_events: int, n_steps: int, seed: int, runs: bool = False) -> None:
+    def __init__(
+        self,
+        n_events: int,
+        n_steps: int,
+        seed: int,
+        runs: bool = False,
+        live: int = LIVE,
+        non_step_share: float = NON_STEP_SHARE,
+    ) -> None:
         if n_events < 0 or n_steps < 0:
             raise ValueError("counts must be >= 0")
+        if live < 1 or not 0 <= non_step_share < 1:
+            raise ValueError("live must be >= 1 and non_step_share in [0, 1)")
         if n_events < 3 * n_steps:
             raise ValueError(f"{n_events} events cannot hold {n_steps} steps (3 events each)")
         self.rng = random.Random(seed)
         self.ids: set[str] = set()
         self.n_events, self.n_steps = n_events, n_steps
         self.runs = runs
+        self.live = live
         self.assistants = [self.new_id("asst_") for _ in range(20)]
         self.clock = float(_BASE_TS + self.rng.randrange(180 * 86400))
         # Run-lifecycle mode: every run's size is fixed up front, so its events are counted.
@@ -333,7 +350,7 @@ class _Gen:
                 f"{n_events} events cannot hold {n_steps} steps and the "
                 f"{_RUN_EVENTS * len(self.run_sizes)} events of their runs"
             )
-        self.n_non_step = min(round(n_events * _NON_STEP_RATE), n_events - fixed)
+        self.n_non_step = min(round(n_events * non_step_share), n_events - fixed)
         if n_steps == 0:
             self.n_non_step = n_events
         self._plan_steps()
@@ -661,7 +678,7 @@ class _Gen:
                 yield self._non_step(r, mid, now)
                 continue
             if next_step < self.n_steps and (
-                not live or (len(live) < _LIVE and rng.random() < 0.5)
+                not live or (len(live) < self.live and rng.random() < 0.5)
             ):
                 if run_left == 0:
                     run, run_left = _Run(self, now), rng.randint(3, 7)
@@ -722,7 +739,7 @@ class _Gen:
                 yield self._non_step(r, mid, now, _MESSAGE_ONLY)
                 continue
             if next_step < self.n_steps and (
-                not live or (len(live) < _LIVE and rng.random() < 0.5)
+                not live or (len(live) < self.live and rng.random() < 0.5)
             ):
                 new_run = run_left == 0
                 if new_run:
@@ -815,16 +832,24 @@ class _Gen:
 
 
 def generate(
-    n_events: int = 1_000_000, n_steps: int = 200_000, seed: int = 0, *, runs: bool = False
+    n_events: int = 1_000_000,
+    n_steps: int = 200_000,
+    seed: int = 0,
+    *,
+    runs: bool = False,
+    live: int = LIVE,
+    non_step_share: float = NON_STEP_SHARE,
 ) -> Iterator[Event]:
     """Yield ``n_events`` event dicts (``{"event", "data"}``) covering ``n_steps`` steps.
 
     Deterministic for a given ``seed``; each yielded dict is a fresh object. With
     `runs`, each run's lifecycle events are streamed with its steps (module docstring).
-    Raises ``ValueError`` if ``n_events < 3 * n_steps`` (or, with `runs`, too few
-    events for the runs' own).
+    At most `live` steps are in flight at once (new steps open while fewer are, so a
+    long enough stream holds about that many); `non_step_share` of the events are
+    message (and, without `runs`, random run) events. Raises ``ValueError`` if
+    ``n_events < 3 * n_steps`` (or, with `runs`, too few events for the runs' own).
     """
-    return _Gen(n_events, n_steps, seed, runs).events()
+    return _Gen(n_events, n_steps, seed, runs, live, non_step_share).events()
 
 
 def write(
@@ -834,11 +859,13 @@ def write(
     seed: int = 0,
     *,
     runs: bool = False,
+    live: int = LIVE,
+    non_step_share: float = NON_STEP_SHARE,
 ) -> int:
     """Write the stream as JSONL to ``path`` (gzip if it ends with ``.gz``, stdout if ``-``).
 
-    `runs` streams each run's lifecycle (see `generate`). Returns the number of events
-    written.
+    `runs`, `live` and `non_step_share` shape it as in `generate`. Returns the number of
+    events written.
     """
     dumps, opt = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     p = str(path)
@@ -852,7 +879,9 @@ def write(
     count = 0
     buf: list[bytes] = []
     try:
-        for ev in generate(n_events, n_steps, seed, runs=runs):
+        for ev in generate(
+            n_events, n_steps, seed, runs=runs, live=live, non_step_share=non_step_share
+        ):
             buf.append(dumps(ev, option=opt))
             if len(buf) == 8192:
                 out.write(b"".join(buf))
@@ -879,10 +908,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="stream each run's lifecycle, consistent with its steps (default: random run events)",
     )
+    ap.add_argument(
+        "--live", type=int, default=LIVE, help=f"most steps in flight at once (default {LIVE})"
+    )
+    ap.add_argument(
+        "--non-step-share",
+        type=float,
+        default=NON_STEP_SHARE,
+        help=f"share of message and other non-step events (default {NON_STEP_SHARE})",
+    )
     ap.add_argument("-o", "--output", default="-", help="output path (.gz: gzip; -: stdout)")
     a = ap.parse_args(argv)
     try:
-        write(a.output, a.events, a.steps, a.seed, runs=a.runs)
+        write(
+            a.output,
+            a.events,
+            a.steps,
+            a.seed,
+            runs=a.runs,
+            live=a.live,
+            non_step_share=a.non_step_share,
+        )
     except ValueError as e:
         ap.error(str(e))
     return 0

@@ -21,13 +21,31 @@ EVENTS, STEPS, SEED = 1_000_000, 200_000, 0
 PEER_SLICE = 20_000
 
 
-def stream_file(events: int = EVENTS, steps: int = STEPS, *, runs: bool = False) -> Path:
-    """The benchmark stream's path (with run lifecycles when `runs`), generated on first use."""
+def stream_file(
+    events: int = EVENTS,
+    steps: int = STEPS,
+    *,
+    runs: bool = False,
+    live: int = gen_stream.LIVE,
+    non_step_share: float = gen_stream.NON_STEP_SHARE,
+) -> Path:
+    """The benchmark stream's path, generated on first use.
+
+    `runs`, `live` and `non_step_share` shape it as in `gen_stream.generate`; a shape
+    other than the default is named in the file name, so each shape is cached apart.
+    """
     DATA.mkdir(exist_ok=True)
-    path = DATA / f"stream{'-runs' if runs else ''}-{events}-{steps}-{SEED}.jsonl"
+    shape = "-runs" if runs else ""
+    if live != gen_stream.LIVE:
+        shape += f"-live{live}"
+    if non_step_share != gen_stream.NON_STEP_SHARE:
+        shape += f"-other{non_step_share}"
+    path = DATA / f"stream{shape}-{events}-{steps}-{SEED}.jsonl"
     if not path.exists():
         partial = path.with_suffix(".partial")
-        gen_stream.write(partial, events, steps, SEED, runs=runs)
+        gen_stream.write(
+            partial, events, steps, SEED, runs=runs, live=live, non_step_share=non_step_share
+        )
         partial.rename(path)
     return path
 
