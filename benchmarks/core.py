@@ -17,15 +17,8 @@ from openai.types.beta.threads.runs import RunStep as SdkRunStep
 from statemachine import State, StateMachine
 from transitions import Machine
 
-from steplife import (
-    Lifecycle,
-    MessageCreation,
-    MessageCreationDetails,
-    RunStep,
-    Usage,
-    from_json,
-    to_json,
-)
+from steplife import Lifecycle, RunStep, from_json, to_json
+from steplife.model import MessageCreation, MessageCreationDetails, Usage
 
 DETAILS = MessageCreationDetails(message_creation=MessageCreation(message_id="msg_1"))
 LIFECYCLE = Lifecycle(clock=lambda: 1_770_000_000)

@@ -52,7 +52,7 @@ from typing import Any
 
 from benchmarks.baselines import floor_validate
 from benchmarks.stream import stream_file
-from steplife import Event, Tracker, open_input, parse_run, read_events
+from steplife import Event, Run, Tracker, open_input, parse, read_events
 from steplife._events import detect_format
 from steplife._run_lifecycle import run_trigger_between
 from steplife._runs import RUN_EVENT_STATUS
@@ -115,7 +115,7 @@ def least_following(events: Iterable[Event]) -> Iterator[Event]:
             data = event.data
             previous = last.get(data["id"])
             if previous is None or previous[1] != data:
-                run = parse_run(data).run
+                run = parse(data, Run).record
                 if run is None or (
                     previous is not None
                     and previous[0] != run.status

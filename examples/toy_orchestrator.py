@@ -15,18 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from steplife import (
-    Clock,
-    LastError,
-    Lifecycle,
-    Metadata,
-    RunStep,
-    StepDetails,
-    Usage,
-    from_json,
-    system_clock,
-    to_json,
-)
+from steplife import Clock, Lifecycle, RunStep, from_json, system_clock, to_json
+from steplife.model import LastError, Metadata, StepDetails, Usage
 
 log = logging.getLogger("toy_orchestrator")
 
@@ -59,7 +49,7 @@ class ToyOrchestrator:
         details: StepDetails,
         metadata: Metadata | None = None,
     ) -> RunStep:
-        """Start a step and store it; raises `steplife.InvalidStepError` if it is invalid."""
+        """Start a step and store it; raises `steplife.InvalidRecordError` if it is invalid."""
         step = self.lifecycle.start(
             id=step_id,
             run_id=run_id,
@@ -82,7 +72,7 @@ class ToyOrchestrator:
         """End a step with `outcome`; the stored step changes only if the lifecycle agrees.
 
         Raises `steplife.IllegalTransitionError` for an outcome the step cannot
-        have, `steplife.InvalidStepError` when the result would break a rule.
+        have, `steplife.InvalidRecordError` when the result would break a rule.
         """
         step = self.step(step_id)
         trigger = self.OUTCOMES.get(outcome, outcome)

@@ -11,13 +11,13 @@ import attrs
 import pytest
 from hypothesis import settings
 
-from steplife import (
+from steplife import RunStep
+from steplife.model import (
     Function,
     FunctionToolCall,
     LastError,
     MessageCreation,
     MessageCreationDetails,
-    RunStep,
     ToolCallsDetails,
     Usage,
 )

@@ -19,7 +19,8 @@ from typing import Any, Final
 
 from hypothesis import strategies as st
 
-from steplife import (
+from steplife import RunStep
+from steplife.model import (
     CodeInterpreter,
     CodeInterpreterImage,
     CodeInterpreterLogs,
@@ -37,7 +38,6 @@ from steplife import (
     MessageCreation,
     MessageCreationDetails,
     Metadata,
-    RunStep,
     StepDetails,
     StepStatus,
     ToolCall,

@@ -57,17 +57,17 @@ def test_a_replay_through_the_least_follower_is_the_baseline_replay(clean: Path)
 
 def test_the_least_follower_loads_and_checks_every_run(clean: Path) -> None:
     loaded: Counter[str] = Counter()
-    original = runs.parse_run
+    original = runs.parse
 
-    def counting(data: dict[str, Any]) -> Any:
+    def counting(data: dict[str, Any], kind: Any) -> Any:
         loaded[data["status"]] += 1
-        return original(data)
+        return original(data, kind)
 
-    runs.parse_run = counting
+    runs.parse = counting
     try:
         list(runs.least_following(iter(read(clean))))
     finally:
-        runs.parse_run = original
+        runs.parse = original
     names = Counter(event.name for event in read(clean))
     # Each run's queued repeats its created snapshot: only that one is skipped.
     assert loaded["queued"] == names["thread.run.queued"]

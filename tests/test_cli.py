@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from steplife import CATALOGUE, __version__, from_json
+from steplife import CATALOGUE, RunStep, __version__, from_json
 from steplife._diagram import DIAGRAMS
 from steplife.cli import main
 from streams import (
@@ -513,7 +513,7 @@ def test_replay_writes_one_wire_json_step_per_line(steplife: Any, tmp_path: Path
     run = steplife("replay", "-o", str(out), VALID[1], VALID[0])
     assert run.code == 0
     lines = out.read_bytes().splitlines()
-    steps = [from_json(line) for line in lines]
+    steps = [from_json(line, RunStep) for line in lines]
     assert [(s.type, s.status) for s in steps] == [
         ("tool_calls", "completed"),
         ("message_creation", "completed"),

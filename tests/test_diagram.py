@@ -22,9 +22,9 @@ from steplife._diagram import (
     mermaid,
     run_mermaid,
 )
-from steplife._model import RUN_STATUSES, RUN_TERMINAL_STATUSES
 from steplife._run_lifecycle import RUN_MACHINE_CONFIG
 from steplife._runs import STEP_ADMISSION
+from steplife.model import RUN_STATUSES, RUN_TERMINAL_STATUSES
 from streams import (
     STEP_ID,
     StreamEvent,

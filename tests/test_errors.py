@@ -6,16 +6,15 @@ import pytest
 
 import steplife
 from steplife import (
-    ConflictError,
     Finding,
     IllegalTransitionError,
-    InvalidStepError,
+    InvalidRecordError,
     Severity,
     SteplifeError,
     SteplifeWarning,
-    StoreError,
     UnknownRuleError,
 )
+from steplife.errors import ConflictError, StoreError
 
 FINDINGS = [
     Finding(rule="schema", severity=Severity.ERROR, message="id: missing", path="id"),
@@ -26,7 +25,7 @@ FINDINGS = [
 @pytest.mark.parametrize(
     ("error", "builtin"),
     [
-        (InvalidStepError, ValueError),
+        (InvalidRecordError, ValueError),
         (IllegalTransitionError, ValueError),
         (UnknownRuleError, KeyError),
         (StoreError, RuntimeError),
@@ -52,7 +51,7 @@ def test_steplife_warning_is_a_user_warning_carrying_its_finding() -> None:
 
 def test_invalid_step_error_lists_every_finding() -> None:
     """The message is the summary, then one bullet per finding; all findings are kept."""
-    error = InvalidStepError("invalid run step", FINDINGS)
+    error = InvalidRecordError("invalid run step", FINDINGS)
 
     expected = (
         "invalid run step:\n"
@@ -70,12 +69,12 @@ def test_illegal_transition_error_names_step_status_and_trigger() -> None:
     expected = "step 'step_1': cannot explode from status 'in_progress'"
     assert expected == str(error)
     parts = ("step_1", "in_progress", "explode")
-    assert parts == (error.step_id, error.status, error.trigger)
+    assert parts == (error.record_id, error.status, error.trigger)
 
 
 def test_illegal_transition_error_from_a_terminal_status_says_so() -> None:
     """From a terminal status the message explains that nothing leaves it."""
-    error = IllegalTransitionError("step_1", "completed", "fail")
+    error = IllegalTransitionError("step_1", "completed", "fail", terminal=True)
 
     expected = (
         "step 'step_1': cannot fail from status 'completed'; "

@@ -10,20 +10,22 @@ import pytest
 
 from helpers import CREATED, FakeClock, finished, make_step, make_tool_step
 from steplife import (
-    FileSearchToolCall,
     IllegalTransitionError,
-    InvalidStepError,
-    LastError,
+    InvalidRecordError,
     Lifecycle,
-    MessageCreation,
-    MessageCreationDetails,
     Rules,
     RunStep,
     SteplifeWarning,
+)
+from steplife._lifecycle import STEP_MOVES
+from steplife.model import (
+    FileSearchToolCall,
+    LastError,
+    MessageCreation,
+    MessageCreationDetails,
     ToolCallsDetails,
     Usage,
 )
-from steplife._lifecycle import STEP_MOVES
 
 TERMINAL = ["cancelled", "failed", "completed", "expired"]
 TRIGGERS = ["complete", "fail", "cancel", "expire"]
@@ -80,7 +82,7 @@ def test_start_keeps_metadata(lifecycle: Lifecycle) -> None:
 
 def test_start_rejects_metadata_over_the_limits(lifecycle: Lifecycle) -> None:
     """A new step breaking an error-level rule is refused with the rule's code."""
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         start(lifecycle, metadata={str(i): "v" for i in range(17)})
 
     expected = ["metadata-limits"]
@@ -91,7 +93,7 @@ def test_start_rejects_metadata_over_the_limits(lifecycle: Lifecycle) -> None:
 @pytest.mark.parametrize("created_at", ["x", 1.5, True, None.__class__])
 def test_start_rejects_a_created_at_that_is_no_int(lifecycle: Lifecycle, created_at: Any) -> None:
     """``created_at`` must be an int of Unix seconds; nothing is coerced."""
-    with pytest.raises(InvalidStepError, match="a stamp must be an int of Unix seconds"):
+    with pytest.raises(InvalidRecordError, match="a stamp must be an int of Unix seconds"):
         start(lifecycle, created_at=created_at)
 
 
@@ -189,7 +191,7 @@ def test_escalated_warning_rejects_the_transition(clock: FakeClock) -> None:
     step = start(lifecycle)
     before = copy.deepcopy(step)
 
-    with pytest.raises(InvalidStepError, match="usage-missing"):
+    with pytest.raises(InvalidRecordError, match="usage-missing"):
         lifecycle.complete(step, usage=None)
 
     assert before == step
@@ -256,7 +258,7 @@ def test_terminal_states_absorb_every_trigger(
     )
     assert expected == str(caught.value)
     assert ("step_1", status, trigger) == (
-        caught.value.step_id,
+        caught.value.record_id,
         caught.value.status,
         caught.value.trigger,
     )
@@ -308,7 +310,7 @@ def test_rule_breaking_transition_leaves_the_step_unchanged(
     step = make_tool_step()
     before = copy.deepcopy(step)
 
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         lifecycle.fire(step, trigger, **arguments)
 
     assert rule in [f.rule for f in caught.value.findings]
@@ -334,11 +336,11 @@ BAD_ARGUMENTS: list[Any] = [
 def test_bad_argument_types_are_refused(
     lifecycle: Lifecycle, trigger: str, arguments: dict[str, Any], message: str
 ) -> None:
-    """Arguments of the wrong type raise InvalidStepError (a schema finding), unchanged step."""
+    """Arguments of the wrong type raise InvalidRecordError (a schema finding), unchanged step."""
     step = start(lifecycle)
     before = copy.deepcopy(step)
 
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         lifecycle.fire(step, trigger, **arguments)
 
     expected = [("schema", message)]
@@ -349,7 +351,7 @@ def test_bad_argument_types_are_refused(
 def test_rejected_step_can_still_move_legally(lifecycle: Lifecycle) -> None:
     """After a rejection the step is as good as new: a legal trigger then succeeds."""
     step = start(lifecycle)
-    with pytest.raises(InvalidStepError):
+    with pytest.raises(InvalidRecordError):
         lifecycle.complete(step, usage=USAGE, at=CREATED - 1)
 
     lifecycle.complete(step, usage=USAGE, at=CREATED + 1)
@@ -388,7 +390,7 @@ def test_repr_names_clock_and_rules(clock: FakeClock) -> None:
 def test_a_clock_giving_fractions_is_refused() -> None:
     """Stamps are whole seconds: a clock returning floats (time.time) is a clear error."""
     life = Lifecycle(clock=lambda: 1_700_000_000.5)  # type: ignore[arg-type,return-value]
-    with pytest.raises(InvalidStepError, match="a stamp must be an int"):
+    with pytest.raises(InvalidRecordError, match="a stamp must be an int"):
         life.start(
             id="step_1",
             run_id="run_1",

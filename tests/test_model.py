@@ -9,7 +9,8 @@ import pytest
 
 import steplife
 from helpers import WIRE_ORDER, make_step
-from steplife import (
+from steplife import RunStep
+from steplife.model import (
     CodeInterpreter,
     CodeInterpreterImage,
     CodeInterpreterLogs,
@@ -22,7 +23,6 @@ from steplife import (
     ImageFile,
     MessageCreation,
     MessageCreationDetails,
-    RunStep,
     ToolCallsDetails,
     Usage,
 )

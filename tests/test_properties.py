@@ -14,13 +14,11 @@ import steplife
 from helpers import FakeClock
 from steplife import (
     IllegalTransitionError,
-    InvalidStepError,
-    LastError,
+    InvalidRecordError,
     Lifecycle,
     RunStep,
     SteplifeError,
     SteplifeWarning,
-    Usage,
     _wire,
     from_dict,
     from_json,
@@ -28,6 +26,7 @@ from steplife import (
     to_dict,
     to_json,
 )
+from steplife.model import LastError, Usage
 from strategies import TERMINAL, in_progress_steps, last_errors, run_steps, usages
 
 TARGETS = {"complete": "completed", "fail": "failed", "cancel": "cancelled", "expire": "expired"}
@@ -97,7 +96,7 @@ def test_clean_steps_load_without_findings(step: RunStep) -> None:
     parsed = parse(to_json(step), strict=True)
 
     expected = (step, ())
-    assert expected == (parsed.step, parsed.findings)
+    assert expected == (parsed.record, parsed.findings)
 
 
 @given(in_progress_steps(), st.lists(attempts, max_size=6), st.integers(-3, 100))
@@ -160,7 +159,7 @@ def test_terminal_states_absorb_every_trigger(step: RunStep, trigger: str) -> No
         lifecycle.fire(step, trigger, at=step.created_at + 1)
 
     parts = (step.id, step.status, trigger)
-    assert parts == (caught.value.step_id, caught.value.status, caught.value.trigger)
+    assert parts == (caught.value.record_id, caught.value.status, caught.value.trigger)
     assert before == step
 
 
@@ -221,25 +220,25 @@ def test_what_json_cannot_carry_is_refused_at_load_with_its_path(
     else:
         parent[path[-1]] = bad
     parsed = parse(payload)
-    assert parsed.step is None
+    assert parsed.record is None
     assert [f.rule for f in parsed.findings] == ["schema"]
     assert "which JSON cannot carry" in parsed.findings[0].message
-    with pytest.raises(InvalidStepError):
+    with pytest.raises(InvalidRecordError):
         from_dict(payload)
 
 
 @given(mangled_dicts(), st.booleans())
 def test_mangled_input_never_raises_anything_but_invalid_step(data: Any, strict: bool) -> None:
-    """``parse`` never raises; ``from_dict`` returns what ``parse`` built or InvalidStepError."""
+    """``parse`` never raises; ``from_dict`` returns what ``parse`` built or InvalidRecordError."""
     parsed = parse(data, strict=strict)
 
     if parsed.ok:
-        assert parsed.step == from_dict(data, strict=strict)
+        assert parsed.record == from_dict(data, strict=strict)
     else:
-        with pytest.raises(InvalidStepError) as caught:
+        with pytest.raises(InvalidRecordError) as caught:
             from_dict(data, strict=strict)
         assert parsed.findings == caught.value.findings
-        assert parsed.findings, "an InvalidStepError must say why"
+        assert parsed.findings, "an InvalidRecordError must say why"
 
 
 @given(mangled_dicts())

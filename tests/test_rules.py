@@ -8,19 +8,13 @@ import pytest
 
 import steplife
 from helpers import CREATED, finished, make_step, make_tool_step
-from steplife import (
-    CATALOGUE,
+from steplife import CATALOGUE, Finding, Rules, RunStep, Severity, SteplifeError, UnknownRuleError
+from steplife.model import (
     FileSearch,
     FileSearchRankingOptions,
     FileSearchToolCall,
-    Finding,
     LastError,
-    Rules,
-    RunStep,
-    Severity,
-    SteplifeError,
     ToolCallsDetails,
-    UnknownRuleError,
     Usage,
 )
 

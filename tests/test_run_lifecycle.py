@@ -14,19 +14,12 @@ from transitions import Machine
 from helpers import FakeClock
 from steplife import (
     IllegalTransitionError,
-    IncompleteDetails,
-    InvalidStepError,
-    LastError,
-    RequiredAction,
-    RequiredFunction,
-    RequiredToolCall,
+    InvalidRecordError,
     Rules,
     Run,
     RunLifecycle,
     SteplifeError,
     SteplifeWarning,
-    SubmitToolOutputs,
-    Usage,
 )
 from steplife._findings import Finding, Severity
 from steplife._rules import DEFAULT_RULES
@@ -35,6 +28,15 @@ from steplife._run_lifecycle import (
     RUN_TRIGGER_TARGETS,
     build_run_machine,
     run_trigger_between,
+)
+from steplife.model import (
+    IncompleteDetails,
+    LastError,
+    RequiredAction,
+    RequiredFunction,
+    RequiredToolCall,
+    SubmitToolOutputs,
+    Usage,
 )
 
 STATUSES: Final = (
@@ -195,7 +197,7 @@ def test_every_status_against_every_trigger(
         actual_error = (
             error.rule,
             error.entity,
-            error.step_id,
+            error.record_id,
             error.status,
             error.trigger,
             str(error),
@@ -439,11 +441,11 @@ def test_an_error_level_break_rejects_the_trigger(
     rule: str,
     message: str,
 ) -> None:
-    """The move is undone and InvalidStepError lists the broken rule."""
+    """The move is undone and InvalidRecordError lists the broken rule."""
     run = run_in(source)
     before = copy.deepcopy(run)
 
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         lifecycle.fire(run, trigger, at=LATER, **arguments)
 
     expected = (
@@ -459,7 +461,7 @@ def test_a_stamp_before_created_at_rejects_the_trigger(lifecycle: RunLifecycle) 
     run = run_in("queued")
     before = copy.deepcopy(run)
 
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         lifecycle.fire(run, "start", at=CREATED - 1)
 
     expected = [
@@ -538,7 +540,7 @@ def test_escalated_warning_rejects_the_trigger(clock: FakeClock) -> None:
     run = run_in("in_progress")
     before = copy.deepcopy(run)
 
-    with pytest.raises(InvalidStepError, match="run-failure-without-error"):
+    with pytest.raises(InvalidRecordError, match="run-failure-without-error"):
         lifecycle.fire(run, "fail")
     assert before == run
 
@@ -575,7 +577,7 @@ def test_a_payload_of_the_wrong_type_is_refused(
     before = copy.deepcopy(run)
     arguments: dict[str, Any] = {name: value}
 
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         lifecycle.fire(run, "complete", **arguments)
 
     expected = (
@@ -591,7 +593,7 @@ def test_a_stamp_that_is_not_an_int_is_refused(lifecycle: RunLifecycle, at: Any)
     run = run_in("queued")
     before = copy.deepcopy(run)
 
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         lifecycle.fire(run, "start", at=at)
 
     expected = (
@@ -606,7 +608,7 @@ def test_a_clock_giving_floats_is_refused() -> None:
     lifecycle = RunLifecycle(clock=lambda: 1.5)  # type: ignore[arg-type, return-value]
     run = run_in("queued")
 
-    with pytest.raises(InvalidStepError, match=r"got 1\.5$"):
+    with pytest.raises(InvalidRecordError, match=r"got 1\.5$"):
         lifecycle.fire(run, "start")
     assert "queued" == run.status
 
@@ -635,7 +637,7 @@ def test_create_takes_explicit_stamps(lifecycle: RunLifecycle, clock: FakeClock)
 
 def test_create_lists_every_bad_argument(lifecycle: RunLifecycle) -> None:
     """Ids must be strings and stamps ints; every problem is reported at once."""
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         lifecycle.create(
             id=1,  # type: ignore[arg-type]
             thread_id=None,  # type: ignore[arg-type]
@@ -656,7 +658,7 @@ def test_create_lists_every_bad_argument(lifecycle: RunLifecycle) -> None:
 
 def test_create_refuses_a_bool_created_at(lifecycle: RunLifecycle) -> None:
     """True is an int to Python but no timestamp."""
-    with pytest.raises(InvalidStepError, match="created_at must be an int of Unix seconds"):
+    with pytest.raises(InvalidRecordError, match="created_at must be an int of Unix seconds"):
         lifecycle.create(id="r", thread_id="t", assistant_id="a", created_at=True)
 
 
@@ -763,7 +765,7 @@ def test_any_trigger_sequence_keeps_the_run_consistent(moves: list[tuple[str, bo
             assert not legal
             assert before == run
             continue
-        except InvalidStepError:
+        except InvalidRecordError:
             assert (legal, carry, trigger in MUST_CARRY) == (True, False, True)
             assert before == run
             continue

@@ -12,24 +12,17 @@ from hypothesis import strategies as st
 
 import steplife
 from helpers import FakeClock, make_step
-from steplife import (
-    CATALOGUE,
-    Finding,
+from steplife import CATALOGUE, Finding, Rules, Run, RunLifecycle, Severity, from_dict, to_dict
+from steplife._rules import DEFAULT_RULES
+from steplife.model import (
     IncompleteDetails,
     LastError,
     RequiredAction,
     RequiredFunction,
     RequiredToolCall,
-    Rules,
-    Run,
-    RunLifecycle,
-    Severity,
     SubmitToolOutputs,
     Usage,
-    run_from_dict,
-    to_dict,
 )
-from steplife._rules import DEFAULT_RULES
 
 CREATED: Final = 1_700_000_000
 USAGE: Final = Usage.of(10, 5)
@@ -301,7 +294,7 @@ def test_a_relaxed_run_rule_lets_a_run_load() -> None:
     """Rules passed to run_from_dict grade run rules: an ignored break no longer raises."""
     data = to_dict(run("completed", completed_at=None))
 
-    loaded = run_from_dict(data, rules=Rules(ignore={"run-stamp-mismatch"}))
+    loaded = from_dict(data, Run, rules=Rules(ignore={"run-stamp-mismatch"}))
 
     assert run("completed", completed_at=None) == loaded
 
@@ -408,4 +401,4 @@ def test_runs_built_from_legal_triggers_are_always_clean(
         lifecycle.fire(current, trigger, **payload_for(trigger, usage))
 
         assert [] == steplife.check(current)
-        assert current == run_from_dict(to_dict(current))
+        assert current == from_dict(to_dict(current), Run)

@@ -17,26 +17,28 @@ from openai.types.beta.threads import Run as SdkRun
 from helpers import MISSING_REAL_FIXTURES, REAL_FIXTURES, require_real_fixtures
 from steplife import (
     Finding,
-    IncompleteDetails,
-    InvalidStepError,
-    LastError,
-    ParsedRun,
-    RequiredAction,
-    RequiredFunction,
-    RequiredToolCall,
+    InvalidRecordError,
+    Parsed,
     Rules,
     Run,
     Severity,
-    SubmitToolOutputs,
-    Usage,
     _wire,
-    parse_run,
-    run_from_dict,
-    run_from_json,
+    from_dict,
+    from_json,
+    parse,
     to_dict,
     to_json,
 )
 from steplife._rules import DEFAULT_RULES
+from steplife.model import (
+    IncompleteDetails,
+    LastError,
+    RequiredAction,
+    RequiredFunction,
+    RequiredToolCall,
+    SubmitToolOutputs,
+    Usage,
+)
 from streams import run_object
 
 RUN_WIRE_ORDER: Final = [
@@ -160,28 +162,30 @@ def test_to_dict_writes_the_keys_in_the_api_order() -> None:
     payload = requires_action_payload()
 
     real_order = [key for key in payload if key in MODELLED]
-    assert real_order == list(to_dict(run_from_dict(payload)))
+    assert real_order == list(to_dict(from_dict(payload, Run)))
     assert RUN_WIRE_ORDER == real_order
 
 
 @pytest.mark.parametrize(("label", "payload"), real_run_params())
 def test_every_real_run_loads_clean(label: str, payload: dict[str, Any]) -> None:
     """Each real run payload loads without any finding, and writes back what it read."""
-    parsed = parse_run(payload)
+    parsed = parse(payload, Run)
 
     assert () == parsed.findings, label
-    assert parsed.run is not None
-    assert modelled(payload) == to_dict(parsed.run)
-    assert [k for k in payload if k in MODELLED] == [k for k in to_dict(parsed.run) if k in payload]
+    assert parsed.record is not None
+    assert modelled(payload) == to_dict(parsed.record)
+    assert [k for k in payload if k in MODELLED] == [
+        k for k in to_dict(parsed.record) if k in payload
+    ]
 
 
 @pytest.mark.parametrize(("label", "payload"), real_run_params())
 def test_every_real_run_survives_both_loaders(label: str, payload: dict[str, Any]) -> None:
     """run_from_dict and run_from_json return the same run as parse_run."""
-    parsed = parse_run(payload)
+    parsed = parse(payload, Run)
 
-    expected = (parsed.run, parsed.run)
-    assert expected == (run_from_dict(payload), run_from_json(json.dumps(payload))), label
+    expected = (parsed.record, parsed.record)
+    assert expected == (from_dict(payload, Run), from_json(json.dumps(payload), Run)), label
 
 
 def test_strict_loading_of_real_runs_reports_only_undocumented_keys() -> None:
@@ -193,7 +197,7 @@ def test_strict_loading_of_real_runs_reports_only_undocumented_keys() -> None:
     require_real_fixtures()
     unknown = set()
     for _, payload in real_run_payloads():
-        for finding in parse_run(payload, strict=True).findings:
+        for finding in parse(payload, Run, strict=True).findings:
             assert "unknown-key" == finding.rule
             unknown.add(finding.path)
 
@@ -242,7 +246,7 @@ def test_the_sdk_reads_every_modelled_field_as_steplife_does(
         refused = {str(problem["loc"][0]) for problem in error.errors()}
         assert set() == refused & MODELLED, label
 
-    written = to_dict(run_from_dict(payload))
+    written = to_dict(from_dict(payload, Run))
     expected = {key: sdk_reading(payload, key) for key in RUN_WIRE_ORDER}
     assert expected == written
 
@@ -251,7 +255,7 @@ def test_every_field_the_sdk_documents_is_read_or_tolerated() -> None:
     """A run holding every key the SDK's Run declares loads strictly without unknown-key."""
     payload = dict.fromkeys(SdkRun.model_fields) | run_object("completed")
 
-    parsed = parse_run(payload, strict=True)
+    parsed = parse(payload, Run, strict=True)
 
     expected: tuple[Finding, ...] = ()
     assert expected == parsed.findings
@@ -313,8 +317,8 @@ def test_any_run_survives_a_round_trip(run: Run) -> None:
 @given(runs)
 def test_parse_run_finds_exactly_the_broken_rules(run: Run) -> None:
     """parse_run of a written run returns it with the findings check_run gives."""
-    expected = ParsedRun(run, tuple(DEFAULT_RULES.check_run(run)))
-    assert expected == parse_run(to_json(run))
+    expected = Parsed[Run](run, tuple(DEFAULT_RULES.check_run(run)))
+    assert expected == parse(to_json(run), Run)
 
 
 @given(runs)
@@ -326,15 +330,15 @@ def test_to_dict_always_writes_every_modelled_key_in_order(run: Run) -> None:
 @pytest.mark.parametrize("status", STATUSES)
 def test_clean_runs_round_trip_through_the_checking_loaders(status: str) -> None:
     """A clean run of each status loads back equal through run_from_dict and run_from_json."""
-    run = run_from_dict(run_object(status))
+    run = from_dict(run_object(status), Run)
 
     expected = (run, run)
-    assert expected == (run_from_dict(to_dict(run)), run_from_json(to_json(run)))
+    assert expected == (from_dict(to_dict(run), Run), from_json(to_json(run), Run))
 
 
 def test_to_json_is_to_dict_as_compact_json() -> None:
     """to_json writes exactly the dict to_dict returns."""
-    run = run_from_dict(run_object("requires_action"))
+    run = from_dict(run_object("requires_action"), Run)
 
     assert orjson.dumps(to_dict(run)) == to_json(run)
 
@@ -345,7 +349,7 @@ def test_missing_nullable_keys_read_as_null() -> None:
     for key in ("started_at", "expires_at", "required_action", "incomplete_details", "usage"):
         del data[key]
 
-    run = run_from_dict(data)
+    run = from_dict(data, Run)
 
     expected = (None, None, None, None, None)
     actual = (
@@ -438,12 +442,12 @@ def test_bad_input_is_reported_with_its_json_path(
     """parse_run names the problem at its JSON path; run_from_dict raises with the same finding."""
     data = with_change(path, value)
 
-    parsed = parse_run(data)
-    with pytest.raises(InvalidStepError) as caught:
-        run_from_dict(data)
+    parsed = parse(data, Run)
+    with pytest.raises(InvalidRecordError) as caught:
+        from_dict(data, Run)
 
     expected = (None, (schema(where, message),))
-    assert expected == (parsed.run, parsed.findings)
+    assert expected == (parsed.record, parsed.findings)
     assert parsed.findings == caught.value.findings
     assert f"invalid run:\n  - error schema: {where}: {message}" == str(caught.value)
 
@@ -458,17 +462,17 @@ def test_every_problem_is_reported_at_once() -> None:
         schema("thread_id", "expected a string, got a number"),
         schema("status", "missing"),
     )
-    assert expected == parse_run(data).findings
+    assert expected == parse(data, Run).findings
 
 
 @pytest.mark.parametrize("text", ["nope", b"{", "", '{"id": }'])
 def test_text_that_is_not_json_gives_a_schema_finding(text: str | bytes) -> None:
     """Not-JSON text is one schema finding at ``$``; run_from_json raises with it."""
-    parsed = parse_run(text)
-    with pytest.raises(InvalidStepError) as caught:
-        run_from_json(text)
+    parsed = parse(text, Run)
+    with pytest.raises(InvalidRecordError) as caught:
+        from_json(text, Run)
 
-    assert parsed.run is None
+    assert parsed.record is None
     assert 1 == len(parsed.findings)
     finding = parsed.findings[0]
     expected = ("schema", Severity.ERROR, "$", True)
@@ -487,17 +491,17 @@ def test_text_that_is_not_json_gives_a_schema_finding(text: str | bytes) -> None
 )
 def test_a_run_that_is_no_object_is_one_finding(value: Any, shown: str) -> None:
     """Arrays, numbers, null (as values or as JSON text) are reported at ``$``."""
-    expected = ParsedRun(None, (schema("$", f"expected an object, got {shown}"),))
-    assert expected == parse_run(value)
+    expected = Parsed[Run](None, (schema("$", f"expected an object, got {shown}"),))
+    assert expected == parse(value, Run)
 
 
 def test_a_rule_break_on_load_keeps_the_run_but_raises() -> None:
     """A well-formed run breaking an error-level rule: parse_run keeps it, run_from_dict raises."""
     data = run_object("completed", completed_at=None)
 
-    parsed = parse_run(data)
-    with pytest.raises(InvalidStepError) as caught:
-        run_from_dict(data)
+    parsed = parse(data, Run)
+    with pytest.raises(InvalidRecordError) as caught:
+        from_dict(data, Run)
 
     message = "run status 'completed' needs exactly completed_at, but completed_at is null"
     finding = Finding(
@@ -505,17 +509,17 @@ def test_a_rule_break_on_load_keeps_the_run_but_raises() -> None:
     )
     expected = ((finding,), False, f"invalid run 'run_1':\n  - error run-stamp-mismatch: {message}")
     assert expected == (parsed.findings, parsed.ok, str(caught.value))
-    assert parsed.run is not None
+    assert parsed.record is not None
 
 
 def test_a_warning_on_load_does_not_raise() -> None:
     """A failed run without last_error loads; parse_run shows the warning."""
     data = run_object("failed", last_error=None)
 
-    parsed = parse_run(data)
+    parsed = parse(data, Run)
 
-    expected = (["run-failure-without-error"], True, parsed.run)
-    assert expected == ([f.rule for f in parsed.findings], parsed.ok, run_from_dict(data))
+    expected = (["run-failure-without-error"], True, parsed.record)
+    assert expected == ([f.rule for f in parsed.findings], parsed.ok, from_dict(data, Run))
 
 
 # -- strict loading ------------------------------------------------------------
@@ -525,8 +529,8 @@ def test_unknown_keys_are_ignored_unless_strict() -> None:
     """An undocumented key neither stops a run from loading nor gives a finding."""
     data = run_object("queued", surprise=1)
 
-    expected = ParsedRun(run_from_dict(run_object("queued")), ())
-    assert expected == parse_run(data)
+    expected = Parsed[Run](from_dict(run_object("queued"), Run), ())
+    assert expected == parse(data, Run)
 
 
 def test_strict_loading_reports_an_undocumented_key() -> None:
@@ -534,9 +538,9 @@ def test_strict_loading_reports_an_undocumented_key() -> None:
     data = run_object("queued", surprise=1)
     data["required_action"] = None
 
-    parsed = parse_run(data, strict=True)
-    with pytest.raises(InvalidStepError, match="unknown-key: surprise: unknown key"):
-        run_from_dict(data, strict=True)
+    parsed = parse(data, Run, strict=True)
+    with pytest.raises(InvalidRecordError, match="unknown-key: surprise: unknown key"):
+        from_dict(data, Run, strict=True)
 
     expected = (
         Finding(
@@ -548,7 +552,7 @@ def test_strict_loading_reports_an_undocumented_key() -> None:
         ),
     )
     assert expected == parsed.findings
-    assert parsed.run is not None
+    assert parsed.record is not None
 
 
 def test_strict_loading_reports_a_nested_undocumented_key() -> None:
@@ -556,7 +560,7 @@ def test_strict_loading_reports_a_nested_undocumented_key() -> None:
     data = with_change((*CALL, "function", "surprise"), 1)
 
     expected = ["required_action.submit_tool_outputs.tool_calls[0].function.surprise"]
-    assert expected == [f.path for f in parse_run(data, strict=True).findings]
+    assert expected == [f.path for f in parse(data, Run, strict=True).findings]
 
 
 DOCUMENTED_UNMODELLED: Final = (
@@ -582,21 +586,21 @@ def test_strict_loading_tolerates_the_documented_keys() -> None:
     data = run_object("queued") | dict.fromkeys(DOCUMENTED_UNMODELLED)
 
     expected: tuple[Finding, ...] = ()
-    assert expected == parse_run(data, strict=True).findings
-    assert run_from_dict(data, strict=True) == run_from_dict(run_object("queued"))
+    assert expected == parse(data, Run, strict=True).findings
+    assert from_dict(data, Run, strict=True) == from_dict(run_object("queued"), Run)
 
 
 def test_rules_grade_unknown_keys() -> None:
     """unknown-key can be ignored or made a warning; then strict loading passes."""
     data = run_object("queued", surprise=1)
 
-    ignored = parse_run(data, strict=True, rules=Rules(ignore={"unknown-key"}))
-    warned = parse_run(data, strict=True, rules=Rules(severity={"unknown-key": "warning"}))
+    ignored = parse(data, Run, strict=True, rules=Rules(ignore={"unknown-key"}))
+    warned = parse(data, Run, strict=True, rules=Rules(severity={"unknown-key": "warning"}))
 
     expected = ((), [Severity.WARNING], True)
     assert expected == (ignored.findings, [f.severity for f in warned.findings], warned.ok)
-    assert run_from_dict(run_object("queued")) == run_from_dict(
-        data, strict=True, rules=Rules(severity={"unknown-key": "warning"})
+    assert from_dict(run_object("queued"), Run) == from_dict(
+        data, Run, strict=True, rules=Rules(severity={"unknown-key": "warning"})
     )
 
 
@@ -642,20 +646,20 @@ def mangled_runs(draw: st.DrawFn) -> Any:
 
 @given(json_values | mangled_runs(), st.booleans())
 def test_junk_never_raises_anything_but_invalid_step(data: Any, strict: bool) -> None:
-    """parse_run never raises; the other loaders return its run or raise InvalidStepError."""
-    parsed = parse_run(data, strict=strict)
+    """parse_run never raises; the other loaders return its run or raise InvalidRecordError."""
+    parsed = parse(data, Run, strict=strict)
     text = orjson.dumps(data)
 
     if parsed.ok:
-        assert parsed.run == run_from_dict(data, strict=strict)
-        assert parsed.run == run_from_json(text, strict=strict)
+        assert parsed.record == from_dict(data, Run, strict=strict)
+        assert parsed.record == from_json(text, Run, strict=strict)
     else:
         assert parsed.findings, "a refusal must say why"
-        with pytest.raises(InvalidStepError) as caught:
-            run_from_dict(data, strict=strict)
+        with pytest.raises(InvalidRecordError) as caught:
+            from_dict(data, Run, strict=strict)
         assert parsed.findings == caught.value.findings
-        with pytest.raises(InvalidStepError):
-            run_from_json(text, strict=strict)
+        with pytest.raises(InvalidRecordError):
+            from_json(text, Run, strict=strict)
 
 
 @given(mangled_runs())
@@ -671,7 +675,7 @@ def test_strict_loading_of_a_dict_with_non_string_keys_reports_them() -> None:
     """A mapping (not JSON) with both int and str unknown keys gets findings, not a TypeError."""
     data: dict[Any, Any] = {**run_object("queued"), 1: "x", "surprise": 2}
 
-    parsed = parse_run(data, strict=True)
+    parsed = parse(data, Run, strict=True)
 
     expected = ["1", "surprise"]
     assert expected == [f.path for f in parsed.findings]
@@ -679,7 +683,7 @@ def test_strict_loading_of_a_dict_with_non_string_keys_reports_them() -> None:
 
 def test_a_run_with_an_integer_json_cannot_carry_is_refused_with_its_path() -> None:
     data = {**run_object("queued"), "created_at": -(2**63) - 1}
-    (finding,) = parse_run(data).findings
+    (finding,) = parse(data, Run).findings
     assert (finding.rule, finding.path) == ("schema", "created_at")
-    with pytest.raises(InvalidStepError):
-        run_from_dict(data)
+    with pytest.raises(InvalidRecordError):
+        from_dict(data, Run)

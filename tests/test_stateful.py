@@ -23,20 +23,22 @@ from helpers import COSTLY, HEAVY, examples
 from steplife import (
     CATALOGUE,
     IllegalTransitionError,
-    IncompleteDetails,
-    InvalidStepError,
-    LastError,
+    InvalidRecordError,
     Lifecycle,
-    MessageCreation,
-    MessageCreationDetails,
-    RequiredAction,
-    RequiredFunction,
-    RequiredToolCall,
     Rules,
     Run,
     RunLifecycle,
     RunStep,
     Severity,
+)
+from steplife.model import (
+    IncompleteDetails,
+    LastError,
+    MessageCreation,
+    MessageCreationDetails,
+    RequiredAction,
+    RequiredFunction,
+    RequiredToolCall,
     SubmitToolOutputs,
     Usage,
 )
@@ -119,7 +121,7 @@ def test_the_model_and_the_lifecycle_agree(
             Lifecycle().apply(step, trigger, **arguments)
         assert before == step
     elif errors:
-        with pytest.raises(InvalidStepError) as refused:
+        with pytest.raises(InvalidRecordError) as refused:
             Lifecycle().apply(step, trigger, **arguments)
         assert errors == {f.rule for f in refused.value.findings if f.severity is Severity.ERROR}
         assert before == step
@@ -164,7 +166,7 @@ class Picky(LifecycleAdapter):
 
     def apply(self, step_id: str, trigger: str, **payload: Any) -> None:
         if trigger == "complete" and payload["usage"] is None:
-            raise InvalidStepError("no usage", [])
+            raise InvalidRecordError("no usage", [])
         super().apply(step_id, trigger, **payload)
 
 
@@ -346,7 +348,7 @@ def test_the_run_model_and_the_run_lifecycle_agree(
             RunLifecycle().apply(run, trigger, **arguments)
         assert before == run
     elif errors:
-        with pytest.raises(InvalidStepError) as refused:
+        with pytest.raises(InvalidRecordError) as refused:
             RunLifecycle().apply(run, trigger, **arguments)
         assert errors == {f.rule for f in refused.value.findings if f.severity is Severity.ERROR}
         assert before == run

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from steplife import Lifecycle, MessageCreation, MessageCreationDetails, Usage
+from steplife import Lifecycle
+from steplife.model import MessageCreation, MessageCreationDetails, Usage
 from steplife.testing import FakeClock
 
 

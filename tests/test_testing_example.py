@@ -15,7 +15,8 @@ from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from helpers import HEAVY, examples
-from steplife import MessageCreation, MessageCreationDetails, RunStep, Usage, to_json
+from steplife import RunStep, to_json
+from steplife.model import MessageCreation, MessageCreationDetails, Usage
 from steplife.testing import FakeClock, lifecycle_machine
 
 # Hypothesis warns when it shows a large example (16 pairs of long metadata, say):

@@ -50,35 +50,36 @@ from openai.types.beta.threads.runs.run_step import LastError, Usage
 from pydantic import BaseModel
 
 import steplife
+import steplife.model
 from steplife import Run, RunStep, check, to_dict
 from steplife.testing import _strategies
 from steplife.testing._plugin import REGISTERED
 
 SDK_TYPE: dict[type, type[BaseModel]] = {
     steplife.RunStep: SdkRunStep,
-    steplife.Usage: Usage,
-    steplife.LastError: LastError,
-    steplife.MessageCreation: MessageCreation,
-    steplife.MessageCreationDetails: MessageCreationStepDetails,
-    steplife.ToolCallsDetails: ToolCallsStepDetails,
-    steplife.FunctionToolCall: FunctionToolCall,
-    steplife.Function: Function,
-    steplife.CodeInterpreterToolCall: CodeInterpreterToolCall,
-    steplife.CodeInterpreter: CodeInterpreter,
-    steplife.CodeInterpreterLogs: CodeInterpreterOutputLogs,
-    steplife.CodeInterpreterImage: CodeInterpreterOutputImage,
-    steplife.ImageFile: CodeInterpreterOutputImageImage,
-    steplife.FileSearchToolCall: FileSearchToolCall,
-    steplife.FileSearch: FileSearch,
-    steplife.FileSearchRankingOptions: FileSearchRankingOptions,
-    steplife.FileSearchResult: FileSearchResult,
-    steplife.FileSearchResultContent: FileSearchResultContent,
+    steplife.model.Usage: Usage,
+    steplife.model.LastError: LastError,
+    steplife.model.MessageCreation: MessageCreation,
+    steplife.model.MessageCreationDetails: MessageCreationStepDetails,
+    steplife.model.ToolCallsDetails: ToolCallsStepDetails,
+    steplife.model.FunctionToolCall: FunctionToolCall,
+    steplife.model.Function: Function,
+    steplife.model.CodeInterpreterToolCall: CodeInterpreterToolCall,
+    steplife.model.CodeInterpreter: CodeInterpreter,
+    steplife.model.CodeInterpreterLogs: CodeInterpreterOutputLogs,
+    steplife.model.CodeInterpreterImage: CodeInterpreterOutputImage,
+    steplife.model.ImageFile: CodeInterpreterOutputImageImage,
+    steplife.model.FileSearchToolCall: FileSearchToolCall,
+    steplife.model.FileSearch: FileSearch,
+    steplife.model.FileSearchRankingOptions: FileSearchRankingOptions,
+    steplife.model.FileSearchResult: FileSearchResult,
+    steplife.model.FileSearchResultContent: FileSearchResultContent,
     steplife.Run: SdkRun,
-    steplife.RequiredAction: RequiredAction,
-    steplife.SubmitToolOutputs: RequiredActionSubmitToolOutputs,
-    steplife.RequiredToolCall: RequiredActionFunctionToolCall,
-    steplife.RequiredFunction: SdkRequiredFunction,
-    steplife.IncompleteDetails: IncompleteDetails,
+    steplife.model.RequiredAction: RequiredAction,
+    steplife.model.SubmitToolOutputs: RequiredActionSubmitToolOutputs,
+    steplife.model.RequiredToolCall: RequiredActionFunctionToolCall,
+    steplife.model.RequiredFunction: SdkRequiredFunction,
+    steplife.model.IncompleteDetails: IncompleteDetails,
 }
 """Each steplife record and the official SDK's model of the same object."""
 
@@ -92,10 +93,9 @@ RUN_EXTRAS: dict[str, Any] = {
 
 RECORDS = sorted(
     (
-        getattr(steplife, name)
-        for name in steplife.__all__
-        if attrs.has(getattr(steplife, name))
-        and getattr(steplife, name).__module__ == "steplife._model"
+        getattr(steplife.model, name)
+        for name in steplife.model.__all__
+        if attrs.has(getattr(steplife.model, name))
     ),
     key=lambda cls: cls.__name__,
 )
@@ -114,7 +114,7 @@ def test_every_record_type_is_registered() -> None:
     assert set(RECORDS) == set(SDK_TYPE)
 
 
-COMPOSITES = (RunStep, Run, steplife.Usage)
+COMPOSITES = (RunStep, Run, steplife.model.Usage)
 """Records whose strategy is a composite: no arguments in its repr, so the behaviour
 tests below pin them instead."""
 
@@ -144,9 +144,9 @@ def test_from_type_values_are_accepted_by_the_official_sdk(cls: type, data: Any)
     SDK_TYPE[cls].model_validate(payload)
 
 
-@given(st.from_type(RunStep), st.from_type(Run), st.from_type(steplife.Usage))
+@given(st.from_type(RunStep), st.from_type(Run), st.from_type(steplife.model.Usage))
 def test_from_type_steps_runs_and_usages_break_no_rule(
-    step: RunStep, run: Run, usage: steplife.Usage
+    step: RunStep, run: Run, usage: steplife.model.Usage
 ) -> None:
     """The registered strategies are the toolkit's: clean steps and runs, consistent totals."""
     assert check(step) == []
@@ -154,12 +154,17 @@ def test_from_type_steps_runs_and_usages_break_no_rule(
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
-@given(st.from_type(cast(Any, steplife.ToolCall)), st.from_type(cast(Any, steplife.StepDetails)))
+@given(
+    st.from_type(cast(Any, steplife.model.ToolCall)),
+    st.from_type(cast(Any, steplife.model.StepDetails)),
+)
 def test_the_unions_resolve_through_their_members(call: Any, details: Any) -> None:
     """``ToolCall`` and ``StepDetails`` are unions of registered records."""
     assert isinstance(
         call,
-        steplife.FunctionToolCall | steplife.CodeInterpreterToolCall | steplife.FileSearchToolCall,
+        steplife.model.FunctionToolCall
+        | steplife.model.CodeInterpreterToolCall
+        | steplife.model.FileSearchToolCall,
     )
     assert details.type in ("message_creation", "tool_calls")
 

@@ -13,21 +13,8 @@ from openai.types.beta.threads.runs import RunStep as SdkRunStep
 
 import steplife.testing
 from helpers import COSTLY, examples
-from steplife import (
-    FunctionToolCall,
-    Run,
-    RunStatus,
-    RunStep,
-    Severity,
-    StepStatus,
-    check,
-    from_dict,
-    from_json,
-    run_from_dict,
-    run_from_json,
-    to_dict,
-    to_json,
-)
+from steplife import Run, RunStep, Severity, check, from_dict, from_json, to_dict, to_json
+from steplife.model import FunctionToolCall, RunStatus, StepStatus
 from steplife.testing import (
     function_tool_calls,
     functions,
@@ -216,8 +203,8 @@ def test_with_warnings_allowed_a_run_only_fails_without_its_error(run: Run) -> N
 @given(runs(allow_warnings=True))
 def test_runs_survive_json_both_ways(run: Run) -> None:
     """Dict and JSON round trips give back an equal run."""
-    assert run_from_dict(to_dict(run)) == run
-    assert run_from_json(to_json(run)) == run
+    assert from_dict(to_dict(run), Run) == run
+    assert from_json(to_json(run), Run) == run
 
 
 @given(st.data(), st.sampled_from(RUN_STATUSES))

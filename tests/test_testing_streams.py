@@ -14,7 +14,8 @@ from openai.types.beta import AssistantStreamEvent
 from pydantic import TypeAdapter
 
 from helpers import COSTLY, examples
-from steplife import StepType, Tracker, read_events, run_from_dict, to_dict
+from steplife import Run, Tracker, from_dict, read_events, to_dict
+from steplife.model import StepType
 from steplife.testing import (
     EventStream,
     event_streams,
@@ -103,7 +104,7 @@ def test_each_run_ends_after_its_steps_with_what_its_ending_carries(stream: Even
     steps = step_events(stream)
     for run_id, events in run_events(stream).items():
         end, kind, data = events[-1]
-        run = run_from_dict(data)
+        run = from_dict(data, Run)
         assert (kind == "failed") == (run.last_error is not None)
         assert (kind == "incomplete") == (run.incomplete_details is not None)
         assert [k for _, k, _ in events].count("cancelling") == (kind == "cancelled")

@@ -7,15 +7,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from steplife import (
-    CATALOGUE,
-    InvalidStepError,
-    Rules,
-    RunStep,
-    Severity,
-    from_dict,
-    to_dict,
-)
+from steplife import CATALOGUE, InvalidRecordError, Rules, RunStep, Severity, from_dict, to_dict
 from steplife._events import Event
 from steplife._tracker import Tracker
 from steplife.errors import StreamError
@@ -647,13 +639,13 @@ def test_interleaved_tool_steps_keep_separate_merge_state() -> None:
     assert (
         tracker.snapshot("step_a").step_details
         == from_dict(
-            snapshot("step_a", details=tool_details(code_call("ci_a", "print('a')")))
+            snapshot("step_a", details=tool_details(code_call("ci_a", "print('a')"))), RunStep
         ).step_details
     )
     assert (
         tracker.snapshot("step_b").step_details
         == from_dict(
-            snapshot("step_b", details=tool_details(code_call("ci_b", "1 + 1")))
+            snapshot("step_b", details=tool_details(code_call("ci_b", "1 + 1"))), RunStep
         ).step_details
     )
 
@@ -681,7 +673,7 @@ def test_a_gap_in_the_indices_makes_the_live_snapshot_invalid_not_a_crash() -> N
     ]
     tracker = replay(events, finish=False)
     assert tracker.findings == []
-    with pytest.raises(InvalidStepError, match="merged deltas are invalid"):
+    with pytest.raises(InvalidRecordError, match="merged deltas are invalid"):
         tracker.snapshot(STEP_ID)
 
 

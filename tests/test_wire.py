@@ -20,6 +20,18 @@ from helpers import (
     require_real_fixtures,
 )
 from steplife import (
+    Finding,
+    InvalidRecordError,
+    Rules,
+    RunStep,
+    Severity,
+    from_dict,
+    from_json,
+    parse,
+    to_dict,
+    to_json,
+)
+from steplife.model import (
     CodeInterpreter,
     CodeInterpreterImage,
     CodeInterpreterLogs,
@@ -29,21 +41,11 @@ from steplife import (
     FileSearchResult,
     FileSearchResultContent,
     FileSearchToolCall,
-    Finding,
     Function,
     FunctionToolCall,
     ImageFile,
-    InvalidStepError,
-    Rules,
-    RunStep,
-    Severity,
     ToolCall,
     ToolCallsDetails,
-    from_dict,
-    from_json,
-    parse,
-    to_dict,
-    to_json,
 )
 
 NULLABLE = [
@@ -103,7 +105,7 @@ def wire(step: RunStep | None = None, **changes: Any) -> dict[str, Any]:
     return data
 
 
-def messages(error: InvalidStepError) -> list[str]:
+def messages(error: InvalidRecordError) -> list[str]:
     return [f.message for f in error.findings]
 
 
@@ -257,15 +259,15 @@ def test_parse_returns_step_and_findings() -> None:
     parsed = parse(wire(finished("completed", usage=None)))
 
     expected = (finished("completed", usage=None), ["usage-missing"], True)
-    assert expected == (parsed.step, [f.rule for f in parsed.findings], parsed.ok)
+    assert expected == (parsed.record, [f.rule for f in parsed.findings], parsed.ok)
 
 
 def test_parse_accepts_json_text() -> None:
     """``parse`` takes bytes and str as JSON text."""
     step = every_tool_step()
 
-    assert step == parse(to_json(step)).step
-    assert step == parse(to_json(step).decode()).step
+    assert step == parse(to_json(step)).record
+    assert step == parse(to_json(step).decode()).record
 
 
 def test_expires_at_is_accepted_and_dropped() -> None:
@@ -274,7 +276,7 @@ def test_expires_at_is_accepted_and_dropped() -> None:
     del data["expired_at"]
     data["expires_at"] = CREATED + 600
 
-    step = from_dict(data)
+    step = from_dict(data, RunStep)
 
     assert None is step.expired_at
     assert "expires_at" not in to_dict(step)
@@ -287,7 +289,7 @@ def test_expires_at_beside_expired_at_keeps_expired_at() -> None:
     data = wire(finished("expired"), expires_at=1)
 
     expected = CREATED + 5
-    assert expected == from_dict(data).expired_at
+    assert expected == from_dict(data, RunStep).expired_at
 
 
 @pytest.mark.parametrize("key", NULLABLE)
@@ -317,7 +319,7 @@ def test_unknown_keys_are_ignored_everywhere() -> None:
     parsed = parse(data)
 
     expected = (every_tool_step(), ())
-    assert expected == (parsed.step, parsed.findings)
+    assert expected == (parsed.record, parsed.findings)
 
 
 def test_strict_reports_each_unknown_key_with_its_path() -> None:
@@ -339,13 +341,13 @@ def test_strict_reports_each_unknown_key_with_its_path() -> None:
     ]
     actual = sorted((f.rule, f.severity, f.path) for f in parsed.findings)
     assert expected == actual
-    assert every_tool_step() == parsed.step
+    assert every_tool_step() == parsed.record
     assert not parsed.ok
 
 
 def test_strict_from_dict_raises_naming_the_unknown_key() -> None:
     """``from_dict(strict=True)`` refuses unknown keys, with the key's path in the message."""
-    with pytest.raises(InvalidStepError, match=r"unknown-key: brand_new: unknown key"):
+    with pytest.raises(InvalidRecordError, match=r"unknown-key: brand_new: unknown key"):
         from_dict(wire(brand_new=1), strict=True)
 
 
@@ -360,7 +362,7 @@ def test_strict_unknown_key_follows_the_rules() -> None:
 
 
 def test_bad_input_gives_one_error_listing_every_problem() -> None:
-    """Every problem is reported at once, each with its JSON path, in one InvalidStepError."""
+    """Every problem is reported at once, each with its JSON path, in one InvalidRecordError."""
     data = wire(every_tool_step(), id=5, created_at="5", status="done")
     del data["run_id"]
     data["usage"]["total_tokens"] = True
@@ -369,7 +371,7 @@ def test_bad_input_gives_one_error_listing_every_problem() -> None:
     calls[0]["code_interpreter"]["outputs"][1]["image"] = {"file_id": 7}
     calls[1]["file_search"]["results"][0]["score"] = "high"
 
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         from_dict(data)
 
     expected = [
@@ -507,8 +509,8 @@ def test_wrong_types_are_never_coerced(path: list[Any], value: Any, message: str
     """A JSON value of the wrong type is reported with its path, never converted."""
     data = path_set(wire(every_tool_step()), path, value)
 
-    with pytest.raises(InvalidStepError) as caught:
-        from_dict(data)
+    with pytest.raises(InvalidRecordError) as caught:
+        from_dict(data, RunStep)
 
     expected = [message]
     assert expected == messages(caught.value)
@@ -562,7 +564,7 @@ def test_bad_enum_values_are_schema_errors(path: list[Any], value: Any, message:
     """Values that decide the lifecycle or the shape stay strict."""
     data = path_set(wire(), path, value)
 
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         from_dict(data)
 
     found = messages(caught.value)
@@ -577,7 +579,7 @@ def test_bad_output_and_content_tags_are_schema_errors() -> None:
     calls[0]["code_interpreter"]["outputs"][0]["type"] = "video"
     calls[1]["file_search"]["results"][0]["content"][0]["type"] = "html"
 
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         from_dict(data)
 
     expected = [
@@ -621,8 +623,8 @@ def test_missing_required_key_is_reported_not_defaulted(key: str, path: list[Any
         parent = parent[part]
     del parent[path[-1]]
 
-    with pytest.raises(InvalidStepError) as caught:
-        from_dict(data)
+    with pytest.raises(InvalidRecordError) as caught:
+        from_dict(data, RunStep)
 
     where = ".".join(str(p) for p in path).replace(".0.", "[0].")
     expected = [f"{where}: missing"]
@@ -645,10 +647,10 @@ def test_missing_required_key_is_reported_not_defaulted(key: str, path: list[Any
 def test_bad_json_text_is_one_schema_finding(text: bytes | str, message: str) -> None:
     """Invalid or non-object JSON gives a single ``schema`` finding at ``$``."""
     parsed = parse(text)
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         from_json(text)
 
-    assert None is parsed.step
+    assert None is parsed.record
     at_the_root = [("schema", "$")]
     assert at_the_root == [(f.rule, f.path) for f in parsed.findings]
     assert parsed.findings[0].message.startswith(message)
@@ -662,8 +664,8 @@ def test_bad_json_text_is_one_schema_finding(text: bytes | str, message: str) ->
     ids=lambda value: type(value).__name__ if type(value) is object else repr(value),
 )
 def test_from_dict_of_a_non_dict_raises_invalid_step(value: Any) -> None:
-    """Whatever is passed, the failure is an InvalidStepError, never a bare TypeError."""
-    with pytest.raises(InvalidStepError):
+    """Whatever is passed, the failure is an InvalidRecordError, never a bare TypeError."""
+    with pytest.raises(InvalidRecordError):
         from_dict(value)
 
 
@@ -697,7 +699,7 @@ def test_rule_errors_on_loaded_data_raise_with_the_step_id() -> None:
     """Data that is well-formed but breaks an error rule is refused, naming the step."""
     data = wire(finished("completed"), completed_at=CREATED - 1)
 
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         from_dict(data)
 
     assert str(caught.value).startswith(
@@ -723,7 +725,7 @@ def test_schema_problems_are_reported_even_when_schema_is_ignored() -> None:
 
     expected = [("schema", "id: expected a string, got a number")]
     assert expected == [(f.rule, f.message) for f in parsed.findings]
-    assert None is parsed.step
+    assert None is parsed.record
 
 
 def test_metadata_values_are_kept_for_the_rule_to_judge() -> None:
@@ -795,8 +797,8 @@ def test_every_real_snapshot_loads_without_error(label: str, data: dict[str, Any
         return
     no_errors: list[Finding] = []
     assert no_errors == [f for f in parsed.findings if f.is_error]
-    assert parsed.step is not None
-    assert data["id"] == parsed.step.id
+    assert parsed.record is not None
+    assert data["id"] == parsed.record.id
 
 
 @pytest.mark.parametrize(
@@ -812,7 +814,7 @@ def test_python_data_json_cannot_carry_is_refused_with_its_path(
     change: dict[str, Any], path: str, what: str
 ) -> None:
     data = {**to_dict(make_step()), **change}
-    with pytest.raises(InvalidStepError) as caught:
+    with pytest.raises(InvalidRecordError) as caught:
         from_dict(data)
     (finding,) = caught.value.findings
     assert (finding.rule, finding.path) == ("schema", path)
@@ -823,6 +825,6 @@ def test_to_json_of_a_record_set_in_python_raises_a_steplife_error() -> None:
     """Fields can be set directly; what JSON cannot carry is an error of ours, not a TypeError."""
     step = make_step()
     step.id = "step_\ud800"
-    with pytest.raises(InvalidStepError, match="cannot be written as JSON") as caught:
+    with pytest.raises(InvalidRecordError, match="cannot be written as JSON") as caught:
         to_json(step)
     assert [f.path for f in caught.value.findings] == ["id"]

@@ -3,144 +3,64 @@
 A wire-exact `RunStep` record, one lifecycle machine that moves it from
 ``in_progress`` to a terminal status, a `Run` record with a machine of its own, one
 catalogue of coded rules (steps, runs, and steps against their run), and JSON both
-ways. See the README for a tour.
+ways. The records nested in a step or a run, and the type names of the vocabulary,
+are in `steplife.model`; every exception is in `steplife.errors`. See the README for
+a tour.
 """
 
 from __future__ import annotations
 
 from steplife._events import Event, Format, open_input, read_events
 from steplife._findings import Finding, Severity
-from steplife._lifecycle import Clock, Lifecycle, Trigger, system_clock
-from steplife._model import (
-    CodeInterpreter,
-    CodeInterpreterImage,
-    CodeInterpreterLogs,
-    CodeInterpreterOutput,
-    CodeInterpreterToolCall,
-    FileSearch,
-    FileSearchRankingOptions,
-    FileSearchResult,
-    FileSearchResultContent,
-    FileSearchToolCall,
-    Function,
-    FunctionToolCall,
-    ImageFile,
-    IncompleteDetails,
-    LastError,
-    MessageCreation,
-    MessageCreationDetails,
-    Metadata,
-    RequiredAction,
-    RequiredFunction,
-    RequiredToolCall,
-    Run,
-    RunStatus,
-    RunStep,
-    StepDetails,
-    StepStatus,
-    StepType,
-    SubmitToolOutputs,
-    ToolCall,
-    ToolCallsDetails,
-    Usage,
-)
+from steplife._lifecycle import Clock, Lifecycle, system_clock
 from steplife._rules import CATALOGUE, Rule, Rules, check
-from steplife._run_lifecycle import RunLifecycle, RunTrigger
+from steplife._run_lifecycle import RunLifecycle
 from steplife._tracker import Tracker
 from steplife._validate import FileReport, Report, validate_file, validate_paths
 from steplife._version import __version__
-from steplife._wire import (
-    Parsed,
-    ParsedRun,
-    from_dict,
-    from_json,
-    parse,
-    parse_run,
-    run_from_dict,
-    run_from_json,
-    to_dict,
-    to_json,
-)
+from steplife._wire import Parsed, from_dict, from_json, parse, to_dict, to_json
 from steplife.errors import (
-    ConflictError,
     IllegalTransitionError,
     InputError,
-    InvalidStepError,
+    InvalidRecordError,
     SteplifeError,
     SteplifeWarning,
-    StoreError,
     StreamError,
     UnknownRuleError,
 )
+from steplife.model import Run, RunStep
 
 __all__ = [
     "CATALOGUE",
     "Clock",
-    "CodeInterpreter",
-    "CodeInterpreterImage",
-    "CodeInterpreterLogs",
-    "CodeInterpreterOutput",
-    "CodeInterpreterToolCall",
-    "ConflictError",
     "Event",
     "FileReport",
-    "FileSearch",
-    "FileSearchRankingOptions",
-    "FileSearchResult",
-    "FileSearchResultContent",
-    "FileSearchToolCall",
     "Finding",
     "Format",
-    "Function",
-    "FunctionToolCall",
     "IllegalTransitionError",
-    "ImageFile",
-    "IncompleteDetails",
     "InputError",
-    "InvalidStepError",
-    "LastError",
+    "InvalidRecordError",
     "Lifecycle",
-    "MessageCreation",
-    "MessageCreationDetails",
-    "Metadata",
     "Parsed",
-    "ParsedRun",
     "Report",
-    "RequiredAction",
-    "RequiredFunction",
-    "RequiredToolCall",
     "Rule",
     "Rules",
     "Run",
     "RunLifecycle",
-    "RunStatus",
     "RunStep",
-    "RunTrigger",
     "Severity",
-    "StepDetails",
-    "StepStatus",
-    "StepType",
     "SteplifeError",
     "SteplifeWarning",
-    "StoreError",
     "StreamError",
-    "SubmitToolOutputs",
-    "ToolCall",
-    "ToolCallsDetails",
     "Tracker",
-    "Trigger",
     "UnknownRuleError",
-    "Usage",
     "__version__",
     "check",
     "from_dict",
     "from_json",
     "open_input",
     "parse",
-    "parse_run",
     "read_events",
-    "run_from_dict",
-    "run_from_json",
     "system_clock",
     "to_dict",
     "to_json",

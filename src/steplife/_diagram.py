@@ -18,10 +18,10 @@ from transitions.extensions.diagrams import GraphMachine
 
 from steplife._lifecycle import build_machine
 from steplife._machine import Machine
-from steplife._model import STATUSES, Run, RunStatus
 from steplife._rules import CATALOGUE
 from steplife._run_lifecycle import RUN_MACHINE_CONFIG, build_run_machine
 from steplife._runs import STEP_ADMISSION, RunBook, RunState
+from steplife.model import STATUSES, Run, RunStatus
 
 __all__ = [
     "DIAGRAMS",

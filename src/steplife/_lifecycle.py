@@ -15,11 +15,13 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from steplife._findings import Finding, Severity
 from steplife._machine import Definition, Engine, Machine, Refused
-from steplife._model import (
+from steplife._rules import DEFAULT_RULES, Rules
+from steplife.errors import InvalidRecordError, SteplifeWarning
+from steplife.model import (
     STATUSES,
     LastError,
     MessageCreationDetails,
@@ -30,13 +32,8 @@ from steplife._model import (
     ToolCallsDetails,
     Usage,
 )
-from steplife._rules import DEFAULT_RULES, Rules
-from steplife.errors import InvalidStepError, SteplifeWarning
 
-__all__ = ["MACHINE_CONFIG", "STEP_MOVES", "Clock", "Lifecycle", "Trigger", "build_machine"]
-
-Trigger: TypeAlias = Literal["complete", "fail", "cancel", "expire"]
-"""The four triggers; each leads from ``in_progress`` to one terminal status."""
+__all__ = ["MACHINE_CONFIG", "STEP_MOVES", "Clock", "Lifecycle", "build_machine"]
 
 Clock: TypeAlias = Callable[[], int]
 """A zero-argument callable returning the current Unix time in whole seconds."""
@@ -149,7 +146,7 @@ class Lifecycle:
     ``clock`` stamps ``created_at`` and the terminal ``*_at`` fields when no explicit
     ``at=`` is given; ``rules`` decides which rules apply and how severe they are.
     Warning-level findings are issued as `SteplifeWarning`; error-level ones reject
-    the operation with `InvalidStepError` and leave the step unchanged.
+    the operation with `InvalidRecordError` and leave the step unchanged.
     """
 
     __slots__ = ("clock", "rules")
@@ -174,7 +171,7 @@ class Lifecycle:
     ) -> RunStep:
         """Create an ``in_progress`` step, stamping ``created_at`` from the clock.
 
-        The step's ``type`` follows from `step_details`. Raises `InvalidStepError`
+        The step's ``type`` follows from `step_details`. Raises `InvalidRecordError`
         when the new step breaks an error-level rule (for example `metadata` over
         its limits).
         """
@@ -185,7 +182,7 @@ class Lifecycle:
             and type(assistant_id) is str
             and type(step_details) in _DETAILS_TYPES
         ):
-            raise InvalidStepError(
+            raise InvalidRecordError(
                 f"cannot start step {id!r}",
                 _argument_findings(
                     id=id, run_id=run_id, thread_id=thread_id, assistant_id=assistant_id
@@ -259,7 +256,7 @@ class Lifecycle:
         """Fire `trigger` on `step` in place and return it.
 
         Raises `IllegalTransitionError` when `trigger` is not allowed from the step's
-        status (or is no trigger at all), `InvalidStepError` when the result would
+        status (or is no trigger at all), `InvalidRecordError` when the result would
         break an error-level rule; either way the step is left exactly as it was.
         """
         if findings := self.apply(step, trigger, at=at, usage=usage, last_error=last_error):
@@ -302,7 +299,7 @@ class Lifecycle:
         for finding in findings:
             if finding.severity is Severity.ERROR:
                 _restore(step, saved)
-                raise InvalidStepError(
+                raise InvalidRecordError(
                     f"step {step.id!r}: {trigger} rejected, the step is unchanged", findings
                 )
         return findings
@@ -310,7 +307,7 @@ class Lifecycle:
 
 def _stamp(value: object) -> int:
     if type(value) is not int:  # bool and float are refused too: stamps are whole seconds
-        raise InvalidStepError(
+        raise InvalidRecordError(
             "bad timestamp",
             [_schema_finding(f"a stamp must be an int of Unix seconds, got {value!r}")],
         )
@@ -344,7 +341,7 @@ def _reject_payload(usage: object, last_error: object) -> None:
             _schema_finding(f"last_error must be a LastError or None, got {last_error!r}")
         )
     if problems:
-        raise InvalidStepError("bad trigger argument", problems)
+        raise InvalidRecordError("bad trigger argument", problems)
 
 
 def _schema_finding(message: str) -> Finding:
@@ -353,7 +350,7 @@ def _schema_finding(message: str) -> Finding:
 
 def _raise_or_warn(summary: str, findings: list[Finding]) -> None:
     if any(f.severity is Severity.ERROR for f in findings):
-        raise InvalidStepError(summary, findings)
+        raise InvalidRecordError(summary, findings)
     _warn(findings, stacklevel=4)
 
 

@@ -121,6 +121,8 @@ class Engine:
 
     def refusal(self, record: Any, trigger: str) -> IllegalTransitionError:
         """The error for `trigger` refused on `record`."""
+        status = record.status
+        final = status in self.definition.final
         return IllegalTransitionError(
-            record.id, record.status, trigger, entity=self.definition.entity
+            record.id, status, trigger, entity=self.definition.entity, terminal=final
         )

@@ -15,7 +15,8 @@ from typing import Any, Final
 import attrs
 
 from steplife._findings import Finding, Severity
-from steplife._model import (
+from steplife.errors import SteplifeError, UnknownRuleError
+from steplife.model import (
     LAST_ERROR_CODES,
     RANKERS,
     RUN_STATUSES,
@@ -26,7 +27,6 @@ from steplife._model import (
     RunStep,
     Usage,
 )
-from steplife.errors import SteplifeError, UnknownRuleError
 
 __all__ = ["CATALOGUE", "Rule", "Rules", "check"]
 

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final
 
 import attrs
 
 from steplife._findings import Finding, Severity
 from steplife._lifecycle import Clock, system_clock
 from steplife._machine import Definition, Engine, Machine, Refused
-from steplife._model import (
+from steplife._rules import DEFAULT_RULES, Rules
+from steplife.errors import InvalidRecordError, SteplifeWarning
+from steplife.model import (
     RUN_STATUSES,
     RUN_TERMINAL_STATUSES,
     IncompleteDetails,
@@ -32,30 +34,14 @@ from steplife._model import (
     Run,
     Usage,
 )
-from steplife._rules import DEFAULT_RULES, Rules
-from steplife.errors import InvalidStepError, SteplifeWarning
 
 __all__ = [
     "RUN_MACHINE_CONFIG",
     "RUN_TRIGGER_TARGETS",
     "RunLifecycle",
-    "RunTrigger",
     "build_run_machine",
     "run_trigger_between",
 ]
-
-RunTrigger: TypeAlias = Literal[
-    "queue",
-    "start",
-    "require_action",
-    "request_cancel",
-    "cancel",
-    "fail",
-    "complete",
-    "mark_incomplete",
-    "expire",
-]
-"""The run's triggers, each named after what happens; each has one destination."""
 
 RUN_TRIGGER_TARGETS: Final[Mapping[str, str]] = {
     "queue": "queued",
@@ -169,7 +155,7 @@ class RunLifecycle:
     ``clock`` stamps ``created_at`` and the ``*_at`` fields when no ``at=`` is given;
     ``rules`` decides which rules apply. Warning-level findings are issued as
     `SteplifeWarning`; an error-level one rejects the operation with
-    `InvalidStepError` and leaves the run unchanged.
+    `InvalidRecordError` and leaves the run unchanged.
     """
 
     __slots__ = ("clock", "rules")
@@ -192,7 +178,7 @@ class RunLifecycle:
     ) -> Run:
         """A ``queued`` run, stamped ``created_at`` from the clock.
 
-        Raises `InvalidStepError` when an id is not a string or a stamp not an int.
+        Raises `InvalidRecordError` when an id is not a string or a stamp not an int.
         """
         created = self.clock() if created_at is None else created_at
         ids = (("id", id), ("thread_id", thread_id), ("assistant_id", assistant_id))
@@ -206,7 +192,7 @@ class RunLifecycle:
             if type(value) is not int and not (name == "expires_at" and value is None)
         ]
         if problems:
-            raise InvalidStepError(f"cannot create run {id!r}", problems)
+            raise InvalidRecordError(f"cannot create run {id!r}", problems)
         return Run(
             id=id,
             created_at=created,
@@ -233,7 +219,7 @@ class RunLifecycle:
         `incomplete_details` with ``mark_incomplete``. Raises
         `IllegalTransitionError` when the machine refuses `trigger` from the run's
         status (or `trigger` is no trigger at all, or the status no run status),
-        `InvalidStepError` when an argument has the wrong type or the result breaks
+        `InvalidRecordError` when an argument has the wrong type or the result breaks
         an error-level rule (``require_action`` without `required_action`, say);
         either way the run is left exactly as it was.
         """
@@ -275,7 +261,7 @@ class RunLifecycle:
         )
         stamp = self.clock() if at is None else at
         if type(stamp) is not int:  # bool and float are refused: stamps are whole seconds
-            raise InvalidStepError(
+            raise InvalidRecordError(
                 "bad timestamp", [_schema(f"a stamp must be an int of Unix seconds, got {stamp!r}")]
             )
         saved = _save(run)
@@ -287,7 +273,7 @@ class RunLifecycle:
         findings = self.rules.check_run(run)
         if any(f.severity is Severity.ERROR for f in findings):
             _restore(run, saved)
-            raise InvalidStepError(
+            raise InvalidRecordError(
                 f"run {run.id!r}: {trigger} rejected, the run is unchanged", findings
             )
         return findings
@@ -300,7 +286,7 @@ def _check_payload(**values: tuple[object, type]) -> None:
         if value is not None and type(value) is not cls
     ]
     if problems:
-        raise InvalidStepError("bad trigger argument", problems)
+        raise InvalidRecordError("bad trigger argument", problems)
 
 
 def _schema(message: str) -> Finding:

@@ -17,8 +17,8 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
-from steplife._model import RUN_TERMINAL_STATUSES, Run, RunStep
 from steplife._run_lifecycle import run_trigger_between
+from steplife.model import RUN_TERMINAL_STATUSES, Run, RunStep
 
 __all__ = [
     "RUN_EVENT_STATUS",

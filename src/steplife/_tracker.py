@@ -20,11 +20,11 @@ from steplife._events import Event
 from steplife._findings import Finding, Severity
 from steplife._lifecycle import STEP_MOVES
 from steplife._merge import MergeError, merge_delta
-from steplife._model import Run, RunStep
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX, RunBook, RunState
 from steplife._wire import structure, structure_as, structure_run, to_dict, unstructure
-from steplife.errors import InvalidStepError, StreamError
+from steplife.errors import InvalidRecordError, StreamError
+from steplife.model import Run, RunStep
 
 __all__ = ["Tracker"]
 
@@ -145,7 +145,7 @@ class Tracker:
         """The current snapshot of `step_id`, with every delta merged so far.
 
         Raises `KeyError` for an unknown (or finished and not kept) step, and
-        `InvalidStepError` when the merged deltas do not make valid step details.
+        `InvalidRecordError` when the merged deltas do not make valid step details.
         """
         live = self._live.get(step_id)
         if live is None:
@@ -158,7 +158,7 @@ class Tracker:
             merged = {**to_dict(live.step), "step_details": live.details}
             result = structure(merged)
             problems = result if isinstance(result, list) else []
-            raise InvalidStepError(
+            raise InvalidRecordError(
                 f"step {step_id!r}: merged deltas are invalid", problems
             ) from None
         return attrs.evolve(live.step, step_details=details)

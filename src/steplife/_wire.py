@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from types import NoneType, UnionType
-from typing import Any, Final, Literal, TypeVar, Union, get_origin
+from typing import Any, Final, Generic, Literal, TypeVar, Union, get_origin, overload
 
 import attrs
 import cattrs
@@ -39,7 +39,9 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn
 
 from steplife._findings import Finding, Severity
-from steplife._model import (
+from steplife._rules import DEFAULT_RULES, Rules
+from steplife.errors import InvalidRecordError
+from steplife.model import (
     CodeInterpreterImage,
     CodeInterpreterLogs,
     CodeInterpreterOutput,
@@ -51,25 +53,23 @@ from steplife._model import (
     FunctionToolCall,
     MessageCreationDetails,
     Metadata,
+    Record,
     Run,
     RunStep,
     StepDetails,
     ToolCall,
     ToolCallsDetails,
 )
-from steplife._rules import DEFAULT_RULES, Rules
-from steplife.errors import InvalidStepError
 
 __all__ = [
     "Parsed",
-    "ParsedRun",
+    "Record",
     "from_dict",
     "from_json",
     "make_converter",
     "parse",
-    "parse_run",
-    "run_from_dict",
-    "run_from_json",
+    "structure",
+    "structure_as",
     "structure_run",
     "to_dict",
     "to_json",
@@ -478,27 +478,6 @@ def make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.Co
 _FAST: Final = make_converter()
 _DETAILED: Final = make_converter(detailed=True)
 _STRICT: Final = make_converter(detailed=True, strict=True)
-_structure_fast: Final = _FAST.get_structure_hook(RunStep)
-_unstructure: Final = _FAST.get_unstructure_hook(RunStep)
-_structure_run_fast: Final = _FAST.get_structure_hook(Run)
-_unstructure_run: Final = _FAST.get_unstructure_hook(Run)
-
-
-@attrs.frozen
-class Parsed:
-    """A loaded step together with every finding about it.
-
-    `step` is None when the input could not be turned into a step at all (bad JSON,
-    missing fields, wrong types); `findings` then holds those problems.
-    """
-
-    step: RunStep | None
-    findings: tuple[Finding, ...]
-
-    @property
-    def ok(self) -> bool:
-        """Whether a step was loaded and no finding is an error."""
-        return self.step is not None and not any(f.is_error for f in self.findings)
 
 
 def _schema(path: str, message: str, rule: str = "schema") -> Finding:
@@ -591,155 +570,7 @@ def _structure_detailed(
 
 def structure(data: Any, *, strict: bool = False) -> RunStep | list[Finding]:
     """Load `data` as a step, or return the schema findings that prevent it."""
-    if not strict:
-        try:
-            return _structure_fast(data, RunStep)  # type: ignore[no-any-return]
-        except Exception:
-            pass
-    return _structure_detailed(data, _STRICT if strict else _DETAILED, RunStep)
-
-
-def parse(
-    data: Mapping[str, Any] | bytes | str, *, strict: bool = False, rules: Rules = DEFAULT_RULES
-) -> Parsed:
-    """Load a step from a dict or JSON text and check it, never raising for bad data.
-
-    Returns the step (None when it could not be built) with every finding: schema
-    problems with their JSON paths, unknown keys when `strict`, and every broken rule.
-    """
-    if isinstance(data, bytes | str):
-        try:
-            data = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            return Parsed(None, (_schema("$", f"not valid JSON: {exc}"),))
-    elif (unwritable := _unwritable(data)) is not None:
-        return Parsed(None, (unwritable,))
-    # Unknown keys never stop a step from loading: `rules` decides what they are
-    # worth, so the step is built leniently and the strict walk only reports them.
-    result = structure(data)
-    if isinstance(result, list):
-        everything = structure(data, strict=True) if strict else result
-        if isinstance(everything, list):  # always, as strict only adds problems
-            result = everything
-        return Parsed(None, tuple(_graded(result, rules, None)))
-    findings = []
-    if strict:
-        unknown = structure(data, strict=True)
-        if isinstance(unknown, list):
-            findings = _graded(unknown, rules, result.id)
-    return Parsed(result, (*findings, *rules.check(result)))
-
-
-def _graded(findings: list[Finding], rules: Rules, step_id: str | None) -> list[Finding]:
-    # A `schema` problem is what kept the step from being built: it stands whatever
-    # the rules say, or the caller would be told "invalid" with no reason.
-    graded = []
-    for f in findings:
-        if f.rule == "schema":
-            graded.append(attrs.evolve(f, step_id=step_id))
-            continue
-        finding = rules.finding(f.rule, f.message, step_id=step_id, path=f.path)
-        if finding is not None:
-            graded.append(finding)
-    return graded
-
-
-def from_dict(
-    data: Mapping[str, Any], *, strict: bool = False, rules: Rules = DEFAULT_RULES
-) -> RunStep:
-    """Load a step from a JSON-like dict, checking every rule.
-
-    Raises `InvalidStepError` listing every problem (each with its JSON path, like
-    ``step_details.tool_calls[2].function.name: missing``) when the data is not a
-    valid step or breaks an error-level rule. Warnings do not raise; use `parse`
-    to see them.
-    """
-    if not strict:
-        step = _fast_load(data, rules)
-        # Checked once the step loaded: a bad payload pays for the check in `parse` only.
-        if step is not None and _unwritable(data) is None:
-            return step
-    return _raise_unless_ok(parse(data, strict=strict, rules=rules))
-
-
-def _fast_load(data: Any, rules: Rules) -> RunStep | None:
-    """The step when `data` is a clean step, else None (then `parse` says why)."""
-    try:
-        step: RunStep = _structure_fast(data, RunStep)
-    except Exception:
-        return None
-    for finding in rules.check(step):
-        if finding.severity is Severity.ERROR:
-            return None
-    return step
-
-
-def from_json(data: bytes | str, *, strict: bool = False, rules: Rules = DEFAULT_RULES) -> RunStep:
-    """Like `from_dict`, from JSON text."""
-    if not strict:
-        try:
-            loaded = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # `parse` below reports it
-        else:
-            step = _fast_load(loaded, rules)
-            if step is not None:
-                return step
-    return _raise_unless_ok(parse(data, strict=strict, rules=rules))
-
-
-def _raise_unless_ok(parsed: Parsed) -> RunStep:
-    return _loaded_or_raise(parsed.step, parsed.findings, "run step")
-
-
-def _loaded_or_raise(value: T | None, findings: tuple[Finding, ...], what: str) -> T:
-    """`value` when it loaded with no error-level finding; else `InvalidStepError`."""
-    if value is None or any(f.is_error for f in findings):
-        loaded_id = getattr(value, "id", None)
-        named = f"{what} {loaded_id!r}" if loaded_id else what
-        raise InvalidStepError(f"invalid {named}", findings)
-    return value
-
-
-def to_dict(value: RunStep | Run) -> dict[str, Any]:
-    """A step (or a run) as the API's JSON object (plain dicts, lists and scalars)."""
-    if type(value) is Run:
-        return _unstructure_run(value)  # type: ignore[no-any-return]
-    return _unstructure(value)  # type: ignore[no-any-return]
-
-
-def to_json(value: RunStep | Run) -> bytes:
-    """A step (or a run) as compact JSON bytes, in the API's key order.
-
-    Raises `InvalidStepError` for a record built in Python with what JSON cannot
-    carry (an integer beyond 64 bits, a string with a lone surrogate): the loaders
-    refuse such data, but a record's fields can be set directly.
-    """
-    data = to_dict(value)
-    try:
-        return orjson.dumps(data)
-    except orjson.JSONEncodeError:
-        problem = _unwritable(data) or _schema("$", "not writable as JSON")
-        kind = "run" if isinstance(value, Run) else "step"
-        raise InvalidStepError(
-            f"{kind} {value.id!r} cannot be written as JSON", [problem]
-        ) from None
-
-
-# -- runs -----------------------------------------------------------------------------
-
-
-@attrs.frozen
-class ParsedRun:
-    """A loaded run together with every finding about it (see `Parsed`)."""
-
-    run: Run | None
-    findings: tuple[Finding, ...]
-
-    @property
-    def ok(self) -> bool:
-        """Whether a run was loaded and no finding is an error."""
-        return self.run is not None and not any(f.is_error for f in self.findings)
+    return _structure(RunStep, data, strict)
 
 
 def structure_run(data: Any, *, strict: bool = False) -> Run | list[Finding]:
@@ -748,55 +579,277 @@ def structure_run(data: Any, *, strict: bool = False) -> Run | list[Finding]:
     A run's documented but unmodelled keys (model, tools, ...) are always read past;
     only undocumented ones are reported, when `strict`.
     """
+    return _structure(Run, data, strict)
+
+
+def _structure(cls: type[RecordT], data: Any, strict: bool) -> RecordT | list[Finding]:
     if not strict:
         try:
-            return _structure_run_fast(data, Run)  # type: ignore[no-any-return]
+            return _FAST_HOOKS[cls](data, cls)  # type: ignore[no-any-return]
         except Exception:
             pass
-    return _structure_detailed(data, _STRICT if strict else _DETAILED, Run)
+    return _structure_detailed(data, _STRICT if strict else _DETAILED, cls)
 
 
-def parse_run(
-    data: Mapping[str, Any] | bytes | str, *, strict: bool = False, rules: Rules = DEFAULT_RULES
-) -> ParsedRun:
-    """Load a run from a dict or JSON text and check it, never raising for bad data."""
+# -- the public load/dump API -----------------------------------------------------------
+
+RecordT = TypeVar("RecordT", bound=Record)
+_RECORDS: Final[tuple[type[Record], ...]] = (RunStep, Run)
+_FAST_HOOKS: Final[Mapping[type, Callable[[Any, type], Any]]] = {
+    cls: _FAST.get_structure_hook(cls) for cls in _RECORDS
+}
+_UNSTRUCTURE: Final[Mapping[type, Callable[[Any], Any]]] = {
+    cls: _FAST.get_unstructure_hook(cls) for cls in _RECORDS
+}
+_BY_OBJECT: Final[Mapping[str, type[Record]]] = {
+    str(attrs.fields_dict(cls)["object"].default): cls for cls in _RECORDS
+}
+"""The ``object`` value each record is written with -> its class."""
+_NAMES: Final[Mapping[type, str]] = {RunStep: "run step", Run: "run"}
+_SHOWN: Final = 80  # a value echoed in a message is user input: shown at most this long
+
+
+@attrs.frozen
+class Parsed(Generic[RecordT]):
+    """A loaded record together with every finding about it.
+
+    `record` is None when the input could not be turned into a record at all (bad
+    JSON, missing fields, wrong types, an ``object`` steplife does not read);
+    `findings` then holds those problems.
+    """
+
+    record: RecordT | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether a record was loaded and no finding is an error."""
+        return self.record is not None and not any(f.is_error for f in self.findings)
+
+
+def _check(record: Record, rules: Rules) -> list[Finding]:
+    if type(record) is Run:
+        return rules.check_run(record)
+    return rules.check(record)  # type: ignore[arg-type]
+
+
+def _kind_of(data: Any, kind: type[Record] | None) -> type[Record] | Finding:
+    """The record class to load `data` as: `kind`, else the one its ``object`` names."""
+    if kind is not None:
+        if kind not in _NAMES:
+            raise TypeError(f"kind must be RunStep or Run, not {kind!r}")
+        return kind
+    if not isinstance(data, Mapping):
+        return _schema("$", f"expected an object, got {_json_type(data)}")
+    named = data.get("object")
+    found = _BY_OBJECT.get(named) if type(named) is str else None
+    if found is not None:
+        return found
+    readable = " or ".join(repr(name) for name in sorted(_BY_OBJECT))
+    if named is None:
+        return _schema("object", f"missing; a record names what it is here ({readable})")
+    shown = repr(named)
+    if len(shown) > _SHOWN:
+        shown = shown[: _SHOWN - 3] + "..."
+    return _schema("object", f"{shown} is not a record steplife reads; expected {readable}")
+
+
+@overload
+def parse(
+    data: Mapping[str, Any] | bytes | str,
+    kind: type[RecordT],
+    *,
+    strict: bool = False,
+    rules: Rules = DEFAULT_RULES,
+) -> Parsed[RecordT]: ...
+@overload
+def parse(
+    data: Mapping[str, Any] | bytes | str,
+    kind: None = None,
+    *,
+    strict: bool = False,
+    rules: Rules = DEFAULT_RULES,
+) -> Parsed[Record]: ...
+def parse(
+    data: Mapping[str, Any] | bytes | str,
+    kind: type[Any] | None = None,
+    *,
+    strict: bool = False,
+    rules: Rules = DEFAULT_RULES,
+) -> Parsed[Any]:
+    """Load a record from a dict or JSON text and check it, never raising for bad data.
+
+    The record is the one the payload's ``object`` names (a ``thread.run.step`` loads
+    as a `RunStep`, a ``thread.run`` as a `Run`); pass `kind` to load it as that class
+    whatever it says (and to give type checkers the precise type).
+
+    Returns the record (None when it could not be built) with every finding: schema
+    problems with their JSON paths, unknown keys when `strict`, and every broken rule.
+    """
+    return _parse(data, kind, strict, rules)[0]
+
+
+def _parse(
+    data: Any, kind: type[Record] | None, strict: bool, rules: Rules
+) -> tuple[Parsed[Any], type[Record] | None]:
+    """`parse`, also saying which class it loaded as (None when it could not tell)."""
     if isinstance(data, bytes | str):
         try:
             data = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            return ParsedRun(None, (_schema("$", f"not valid JSON: {exc}"),))
+            return Parsed(None, (_schema("$", f"not valid JSON: {exc}"),)), kind
     elif (unwritable := _unwritable(data)) is not None:
-        return ParsedRun(None, (unwritable,))
-    result = structure_run(data)
+        return Parsed(None, (unwritable,)), kind
+    cls = _kind_of(data, kind)
+    if isinstance(cls, Finding):
+        return Parsed(None, (cls,)), None
+    # Unknown keys never stop a record from loading: `rules` decides what they are
+    # worth, so it is built leniently and the strict walk only reports them.
+    result = _structure(cls, data, strict=False)
     if isinstance(result, list):
-        everything = structure_run(data, strict=True) if strict else result
+        everything = _structure(cls, data, strict=True) if strict else result
         if isinstance(everything, list):  # always, as strict only adds problems
             result = everything
-        return ParsedRun(None, tuple(_graded(result, rules, None)))
-    findings: list[Finding] = []
-    if strict and isinstance(unknown := structure_run(data, strict=True), list):
-        findings = [attrs.evolve(f, run_id=result.id) for f in _graded(unknown, rules, None)]
-    return ParsedRun(result, (*findings, *rules.check_run(result)))
+        return Parsed(None, tuple(_graded(result, rules))), cls
+    findings = []
+    if strict and isinstance(unknown := _structure(cls, data, strict=True), list):
+        findings = [_about(result, f) for f in _graded(unknown, rules)]
+    return Parsed(result, (*findings, *_check(result, rules))), cls
 
 
-def run_from_dict(
-    data: Mapping[str, Any], *, strict: bool = False, rules: Rules = DEFAULT_RULES
-) -> Run:
-    """Load a run from a JSON-like dict, checking every run rule.
+def _about(record: Record, finding: Finding) -> Finding:
+    """`finding`, naming the record it is about."""
+    if type(record) is Run:
+        return attrs.evolve(finding, run_id=record.id)
+    return attrs.evolve(finding, step_id=record.id)
 
-    Raises `InvalidStepError` listing every problem (with JSON paths) when the data
-    is not a valid run or breaks an error-level rule.
+
+def _graded(findings: list[Finding], rules: Rules) -> list[Finding]:
+    # A `schema` problem is what kept the record from being built: it stands whatever
+    # the rules say, or the caller would be told "invalid" with no reason.
+    graded = []
+    for f in findings:
+        if f.rule == "schema":
+            graded.append(f)
+            continue
+        finding = rules.finding(f.rule, f.message, path=f.path)
+        if finding is not None:
+            graded.append(finding)
+    return graded
+
+
+@overload
+def from_dict(
+    data: Mapping[str, Any],
+    kind: type[RecordT],
+    *,
+    strict: bool = False,
+    rules: Rules = DEFAULT_RULES,
+) -> RecordT: ...
+@overload
+def from_dict(
+    data: Mapping[str, Any],
+    kind: None = None,
+    *,
+    strict: bool = False,
+    rules: Rules = DEFAULT_RULES,
+) -> Record: ...
+def from_dict(
+    data: Mapping[str, Any],
+    kind: type[Any] | None = None,
+    *,
+    strict: bool = False,
+    rules: Rules = DEFAULT_RULES,
+) -> Record:
+    """Load a record from a JSON-like dict, checking every rule.
+
+    The record is the one the payload's ``object`` names (see `parse`); pass `kind`
+    (`RunStep` or `Run`) to load it as that class. Raises `InvalidRecordError`
+    listing every problem (each with its JSON path, like
+    ``step_details.tool_calls[2].function.name: missing``) when the data is not a
+    valid record or breaks an error-level rule. Warnings do not raise; use `parse`
+    to see them.
     """
-    return _run_unless_ok(parse_run(data, strict=strict, rules=rules))
+    if not strict:
+        record = _fast_load(data, kind, rules)
+        # Checked once the record loaded: a bad payload pays for the check in `parse` only.
+        if record is not None and _unwritable(data) is None:
+            return record
+    return _raise_unless_ok(*_parse(data, kind, strict, rules))
 
 
-def run_from_json(data: bytes | str, *, strict: bool = False, rules: Rules = DEFAULT_RULES) -> Run:
-    """Like `run_from_dict`, from JSON text."""
-    return _run_unless_ok(parse_run(data, strict=strict, rules=rules))
+@overload
+def from_json(
+    data: bytes | str, kind: type[RecordT], *, strict: bool = False, rules: Rules = DEFAULT_RULES
+) -> RecordT: ...
+@overload
+def from_json(
+    data: bytes | str, kind: None = None, *, strict: bool = False, rules: Rules = DEFAULT_RULES
+) -> Record: ...
+def from_json(
+    data: bytes | str,
+    kind: type[Any] | None = None,
+    *,
+    strict: bool = False,
+    rules: Rules = DEFAULT_RULES,
+) -> Record:
+    """Like `from_dict`, from JSON text."""
+    if not strict:
+        try:
+            loaded = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # `parse` below reports it
+        else:
+            record = _fast_load(loaded, kind, rules)
+            if record is not None:
+                return record
+    return _raise_unless_ok(*_parse(data, kind, strict, rules))
 
 
-def _run_unless_ok(parsed: ParsedRun) -> Run:
-    return _loaded_or_raise(parsed.run, parsed.findings, "run")
+def _fast_load(data: Any, kind: type[Record] | None, rules: Rules) -> Record | None:
+    """The record when `data` is a clean one, else None (then `parse` says why)."""
+    cls = _kind_of(data, kind)
+    if isinstance(cls, Finding):
+        return None
+    try:
+        record: Record = _FAST_HOOKS[cls](data, cls)
+    except Exception:
+        return None
+    for finding in _check(record, rules):
+        if finding.severity is Severity.ERROR:
+            return None
+    return record
+
+
+def _raise_unless_ok(parsed: Parsed[Any], cls: type[Record] | None) -> Record:
+    """The parsed record when it loaded with no error-level finding; else `InvalidRecordError`."""
+    record: Record | None = parsed.record
+    if record is None or not parsed.ok:
+        what = _NAMES[cls] if cls is not None else "record"
+        named = f"{what} {record.id!r}" if record is not None and record.id else what
+        raise InvalidRecordError(f"invalid {named}", parsed.findings)
+    return record
+
+
+def to_dict(value: Record) -> dict[str, Any]:
+    """A record (a step or a run) as the API's JSON object (dicts, lists and scalars)."""
+    return _UNSTRUCTURE[type(value)](value)  # type: ignore[no-any-return]
+
+
+def to_json(value: Record) -> bytes:
+    """A record (a step or a run) as compact JSON bytes, in the API's key order.
+
+    Raises `InvalidRecordError` for a record built in Python with what JSON cannot
+    carry (an integer beyond 64 bits, a string with a lone surrogate): the loaders
+    refuse such data, but a record's fields can be set directly.
+    """
+    data = to_dict(value)
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        problem = _unwritable(data) or _schema("$", "not writable as JSON")
+        named = f"{_NAMES[type(value)]} {value.id!r}"
+        raise InvalidRecordError(f"{named} cannot be written as JSON", [problem]) from None
 
 
 def unstructure(value: Any) -> Any:

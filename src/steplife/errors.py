@@ -8,7 +8,7 @@ steplife.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from steplife._findings import Finding
@@ -17,7 +17,7 @@ __all__ = [
     "ConflictError",
     "IllegalTransitionError",
     "InputError",
-    "InvalidStepError",
+    "InvalidRecordError",
     "SteplifeError",
     "SteplifeWarning",
     "StoreError",
@@ -46,8 +46,8 @@ def _bullets(findings: Sequence[Finding]) -> str:
     return "\n".join(f"  - {f.severity.value} {f.rule}: {f.message}" for f in findings)
 
 
-class InvalidStepError(SteplifeError, ValueError):
-    """A run step (loaded, constructed or transitioned) breaks error-level rules.
+class InvalidRecordError(SteplifeError, ValueError):
+    """A record (a step or a run; loaded, constructed or moved) breaks error-level rules.
 
     `findings` holds every problem found, not just the first; the message lists
     them one per line, each with its JSON path where it has one.
@@ -72,32 +72,33 @@ class StreamError(SteplifeError, ValueError):
         self.finding = finding
 
 
-_TERMINAL: Final = {
-    "step": frozenset(("cancelled", "failed", "completed", "expired")),
-    "run": frozenset(("cancelled", "failed", "completed", "incomplete", "expired")),
-}
-
-
 class IllegalTransitionError(SteplifeError, ValueError):
     """A trigger was fired that the lifecycle does not allow from the current status.
 
-    The step (or run: `entity` says which) is left exactly as it was. `step_id` (the
-    run's id for a run), `status` and `trigger` say what was attempted.
+    The record is left exactly as it was. `entity` says what it is (``step``,
+    ``run``); `record_id`, `status` and `trigger` say what was attempted; `terminal`
+    whether that status is one nothing leaves.
     """
 
     rule = "illegal-transition"
     """The catalogue code of this refusal."""
 
     def __init__(
-        self, step_id: str, status: str, trigger: str, *, entity: Literal["step", "run"] = "step"
+        self,
+        record_id: str,
+        status: str,
+        trigger: str,
+        *,
+        entity: str = "step",
+        terminal: bool = False,
     ) -> None:
-        self.step_id = step_id
+        self.record_id = record_id
         self.status = status
         self.trigger = trigger
         self.entity = entity
-        terminal = status in _TERMINAL[entity]
+        self.terminal = terminal
         hint = f"; {status!r} is terminal, no trigger leaves it" if terminal else ""
-        super().__init__(f"{entity} {step_id!r}: cannot {trigger} from status {status!r}{hint}")
+        super().__init__(f"{entity} {record_id!r}: cannot {trigger} from status {status!r}{hint}")
 
 
 class UnknownRuleError(SteplifeError, KeyError):

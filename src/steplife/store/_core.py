@@ -13,7 +13,6 @@ import attrs
 import orjson
 
 from steplife._lifecycle import Lifecycle
-from steplife._model import RunStep
 from steplife._rules import Rules
 from steplife._wire import structure, to_dict
 from steplife.errors import (
@@ -23,6 +22,7 @@ from steplife.errors import (
     StepNotFoundError,
     StoreError,
 )
+from steplife.model import RunStep
 from steplife.store._backend import Backend, Conflict, StepRow
 from steplife.store._engine import Engine
 from steplife.store._ingest import RETRIES, ingest

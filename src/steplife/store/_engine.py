@@ -19,9 +19,9 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from steplife._findings import Finding
-from steplife._model import RunStep
 from steplife._rules import Rules
 from steplife._wire import to_json
+from steplife.model import RunStep
 from steplife.store._backend import Backend, EventRow, SnapshotRow
 from steplife.store._state import CREATED, Item, StepState, offer_or_reject
 

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from steplife._findings import Finding
-from steplife._model import RunStep
+from steplife.model import RunStep
 
 __all__ = ["ApplyResult", "IngestReport", "RecordedEvent", "StoredStep"]
 

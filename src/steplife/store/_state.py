@@ -22,11 +22,11 @@ import orjson
 
 from steplife._events import Event
 from steplife._findings import Finding, Severity
-from steplife._model import RunStep
 from steplife._rules import Rules
 from steplife._tracker import Tracker
 from steplife._wire import structure
-from steplife.errors import InvalidStepError, StoreError, StreamError
+from steplife.errors import InvalidRecordError, StoreError, StreamError
+from steplife.model import RunStep
 
 __all__ = [
     "CREATED",
@@ -280,7 +280,7 @@ class StepState:
         """
         try:
             return self.tracker.snapshot(self.step_id)
-        except InvalidStepError:
+        except InvalidRecordError:
             loaded = structure(self.last_full)
             if isinstance(loaded, RunStep):
                 return loaded

@@ -14,34 +14,35 @@ from typing import Any, Final
 from hypothesis import strategies as st
 
 import steplife
+import steplife.model
 
 __all__ = ["REGISTERED", "register"]
 
 REGISTERED: Final[dict[type, str]] = {
     steplife.RunStep: "run_steps",
-    steplife.Usage: "usages",
-    steplife.LastError: "last_errors",
-    steplife.MessageCreation: "message_creations",
-    steplife.MessageCreationDetails: "message_creation_details",
-    steplife.ToolCallsDetails: "tool_calls_details",
-    steplife.FunctionToolCall: "function_tool_calls",
-    steplife.Function: "functions",
-    steplife.CodeInterpreterToolCall: "code_interpreter_tool_calls",
-    steplife.CodeInterpreter: "code_interpreters",
-    steplife.CodeInterpreterLogs: "code_interpreter_logs",
-    steplife.CodeInterpreterImage: "code_interpreter_images",
-    steplife.ImageFile: "image_files",
-    steplife.FileSearchToolCall: "file_search_tool_calls",
-    steplife.FileSearch: "file_searches",
-    steplife.FileSearchRankingOptions: "file_search_ranking_options",
-    steplife.FileSearchResult: "file_search_results",
-    steplife.FileSearchResultContent: "file_search_result_contents",
+    steplife.model.Usage: "usages",
+    steplife.model.LastError: "last_errors",
+    steplife.model.MessageCreation: "message_creations",
+    steplife.model.MessageCreationDetails: "message_creation_details",
+    steplife.model.ToolCallsDetails: "tool_calls_details",
+    steplife.model.FunctionToolCall: "function_tool_calls",
+    steplife.model.Function: "functions",
+    steplife.model.CodeInterpreterToolCall: "code_interpreter_tool_calls",
+    steplife.model.CodeInterpreter: "code_interpreters",
+    steplife.model.CodeInterpreterLogs: "code_interpreter_logs",
+    steplife.model.CodeInterpreterImage: "code_interpreter_images",
+    steplife.model.ImageFile: "image_files",
+    steplife.model.FileSearchToolCall: "file_search_tool_calls",
+    steplife.model.FileSearch: "file_searches",
+    steplife.model.FileSearchRankingOptions: "file_search_ranking_options",
+    steplife.model.FileSearchResult: "file_search_results",
+    steplife.model.FileSearchResultContent: "file_search_result_contents",
     steplife.Run: "runs",
-    steplife.RequiredAction: "required_actions",
-    steplife.SubmitToolOutputs: "submit_tool_outputs",
-    steplife.RequiredToolCall: "required_tool_calls",
-    steplife.RequiredFunction: "required_functions",
-    steplife.IncompleteDetails: "incomplete_details",
+    steplife.model.RequiredAction: "required_actions",
+    steplife.model.SubmitToolOutputs: "submit_tool_outputs",
+    steplife.model.RequiredToolCall: "required_tool_calls",
+    steplife.model.RequiredFunction: "required_functions",
+    steplife.model.IncompleteDetails: "incomplete_details",
 }
 """Every steplife record type, and the name of its strategy in `steplife.testing`."""
 

@@ -30,25 +30,27 @@ from hypothesis.stateful import (
 from steplife import (
     CATALOGUE,
     Clock,
-    IncompleteDetails,
-    LastError,
     Lifecycle,
-    Metadata,
-    RequiredAction,
     Rules,
     Run,
     RunLifecycle,
-    RunStatus,
     RunStep,
     Severity,
-    StepDetails,
     SteplifeError,
+    check,
+    from_json,
+    parse,
+    to_json,
+)
+from steplife.model import (
+    IncompleteDetails,
+    LastError,
+    Metadata,
+    RequiredAction,
+    RunStatus,
+    StepDetails,
     StepStatus,
     Usage,
-    check,
-    parse,
-    run_from_json,
-    to_json,
 )
 from steplife.testing._clock import FakeClock
 from steplife.testing._strategies import (
@@ -371,7 +373,7 @@ def _check_in_depth(step_id: str, step: RunStep, warnings: frozenset[str]) -> No
         raise AssertionError(
             f"step {step_id!r} breaks {sorted(found)}, expected {sorted(warnings)}"
         )
-    if parse(to_json(step)).step != step:
+    if parse(to_json(step)).record != step:
         raise AssertionError(f"step {step_id!r} changes through JSON")
     stamps = {name: getattr(step, name) for name in STAMP_OF.values()}
     own = STAMP_OF.get(step.status)
@@ -741,7 +743,7 @@ def _check_run_in_depth(run_id: str, run: Run, warnings: frozenset[str]) -> None
     found = {f.rule for f in check(run)}
     if found != warnings:
         raise AssertionError(f"run {run_id!r} breaks {sorted(found)}, expected {sorted(warnings)}")
-    if run_from_json(to_json(run)) != run:
+    if from_json(to_json(run), Run) != run:
         raise AssertionError(f"run {run_id!r} changes through JSON")
     stamps = {name: getattr(run, name) for name in ("started_at", *RUN_STAMP_OF.values())}
     if any(value is not None and value < run.created_at for value in stamps.values()):

@@ -17,7 +17,8 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from steplife import (
+from steplife import Run, RunStep
+from steplife.model import (
     CodeInterpreter,
     CodeInterpreterImage,
     CodeInterpreterLogs,
@@ -39,9 +40,7 @@ from steplife import (
     RequiredAction,
     RequiredFunction,
     RequiredToolCall,
-    Run,
     RunStatus,
-    RunStep,
     StepDetails,
     StepStatus,
     StepType,

@@ -20,7 +20,8 @@ from typing import Any, Final, TypeAlias
 import attrs
 from hypothesis import strategies as st
 
-from steplife import (
+from steplife import RunStep, Tracker, read_events, to_dict
+from steplife.model import (
     CodeInterpreter,
     CodeInterpreterImage,
     CodeInterpreterLogs,
@@ -33,15 +34,11 @@ from steplife import (
     MessageCreation,
     MessageCreationDetails,
     Metadata,
-    RunStep,
     StepDetails,
     StepType,
     ToolCall,
     ToolCallsDetails,
-    Tracker,
     Usage,
-    read_events,
-    to_dict,
 )
 from steplife.testing._strategies import (
     INCOMPLETE_REASONS,

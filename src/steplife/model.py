@@ -1,4 +1,9 @@
-"""The run step and every object nested in it, as plain attrs records.
+"""The wire records: the run step, the run and every object nested in them.
+
+The two records users handle most, `RunStep` and `Run`, are also on the package
+(``steplife.RunStep``); everything else the wire carries lives here, with the type
+names of the vocabulary (statuses, triggers, step types).
+
 
 Field names, nesting and order follow the Assistants API's JSON exactly (see the
 project's wire spec); the order of the fields is the order the API writes its keys,
@@ -29,21 +34,26 @@ __all__ = [
     "ImageFile",
     "IncompleteDetails",
     "LastError",
+    "LastErrorCode",
     "MessageCreation",
     "MessageCreationDetails",
     "Metadata",
+    "Ranker",
+    "Record",
     "RequiredAction",
     "RequiredFunction",
     "RequiredToolCall",
     "Run",
     "RunStatus",
     "RunStep",
+    "RunTrigger",
     "StepDetails",
     "StepStatus",
     "StepType",
     "SubmitToolOutputs",
     "ToolCall",
     "ToolCallsDetails",
+    "Trigger",
     "Usage",
 ]
 
@@ -62,6 +72,22 @@ RunStatus: TypeAlias = Literal[
     "expired",
 ]
 """Every status a run can have; the last five are terminal."""
+
+Trigger: TypeAlias = Literal["complete", "fail", "cancel", "expire"]
+"""The step's four triggers; each leads from ``in_progress`` to one terminal status."""
+
+RunTrigger: TypeAlias = Literal[
+    "queue",
+    "start",
+    "require_action",
+    "request_cancel",
+    "cancel",
+    "fail",
+    "complete",
+    "mark_incomplete",
+    "expire",
+]
+"""The run's triggers, each named after what happens; each has one destination."""
 
 StepType: TypeAlias = Literal["message_creation", "tool_calls"]
 """The two kinds of run step."""
@@ -339,7 +365,7 @@ class Run:
 
     The API's run carries more (model, instructions, tools, ...); steplife reads
     these fields, tolerates the others and does not write them back. Build one with
-    `RunLifecycle.create` or load one with `steplife.run_from_dict`.
+    `RunLifecycle.create` or load one with `steplife.from_dict`.
     """
 
     id: str
@@ -362,3 +388,7 @@ class Run:
     def is_terminal(self) -> bool:
         """Whether the run has reached one of its five absorbing statuses."""
         return self.status in RUN_TERMINAL_STATUSES
+
+
+Record: TypeAlias = RunStep | Run
+"""Every record steplife loads and writes, told apart by its ``object``."""
