@@ -85,11 +85,13 @@ _RUN_END_STAMP: Final = {
 
 
 class Problem(NamedTuple):
-    """A broken rule found here, for the Tracker to note at the current event."""
+    """A broken rule found by a book, for the Tracker to note at the current event."""
 
     code: str
     message: str
     step_id: str | None = None
+    path: str | None = None
+    """Where in the event's payload, for a malformed one."""
 
 
 @attrs.define(eq=False)

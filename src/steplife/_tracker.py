@@ -10,7 +10,7 @@ kept: memory follows the steps in flight, not the length of the stream.
 from __future__ import annotations
 
 import difflib
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
@@ -18,53 +18,21 @@ import attrs
 
 from steplife._events import Event
 from steplife._findings import Finding, Severity
-from steplife._lifecycle import STEP_MOVES
-from steplife._merge import MergeError, merge_delta
 from steplife._rules import DEFAULT_RULES, Rules
-from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX, RunBook, RunState
-from steplife._wire import structure, structure_as, structure_run, to_dict, unstructure
-from steplife.errors import InvalidRecordError, StreamError
+from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX, Problem, RunBook, RunState
+from steplife._steps import STEP_EVENT_KINDS, STEP_PREFIX, TERMINAL_KINDS, StepBook, Where
+from steplife._wire import structure, structure_run
+from steplife.errors import StreamError
 from steplife.model import Run, RunStep
 
 __all__ = ["Tracker"]
 
-STEP_PREFIX: Final = "thread.run.step."
 _RUN_PREFIX_LENGTH: Final = len(RUN_PREFIX)
 REMEMBER_FINISHED: Final = 100_000
 """How many finished steps a Tracker that keeps no snapshots remembers by default."""
-_TERMINAL_EVENTS: Final = frozenset(
-    # The event suffixes that end a step: each names a status the machine moves an
-    # in_progress step to.
-    status
-    for (source, _trigger), status in STEP_MOVES.items()
-    if source == "in_progress"
-)
-_STEP_EVENT_KINDS: Final[Mapping[str, str]] = {
-    STEP_PREFIX + kind: kind for kind in ("created", "in_progress", "delta", *_TERMINAL_EVENTS)
-}
-_KNOWN_EVENTS: Final = sorted((*_STEP_EVENT_KINDS, *RUN_EVENT_STATUS))
+_KNOWN_EVENTS: Final = sorted((*STEP_EVENT_KINDS, *RUN_EVENT_STATUS))
 """Every event name the API sends under ``thread.run.``, for a misspelling's hint."""
 _SHOWN_NAME: Final = 80  # an unknown name is user input: shown at most this long
-
-
-@attrs.define
-class _Live:
-    """What the Tracker holds for a step still in progress."""
-
-    step: RunStep
-    raw: dict[str, Any]  # the JSON of the last snapshot event, to skip identical repeats
-    identity: tuple[str, str, str, str, int]
-    details: dict[str, Any] | None = None  # merged step_details, once a delta arrived
-    latest_stamp: int = 0
-    where: tuple[str | None, int, int] = (None, 0, 0)  # file, line, index of its last event
-    run: RunState | None = None  # its run, once a run event of it was seen
-
-
-def _identity(step: RunStep) -> tuple[str, str, str, str, int]:
-    return (step.run_id, step.thread_id, step.assistant_id, step.type, step.created_at)
-
-
-_IDENTITY_FIELDS: Final = ("run_id", "thread_id", "assistant_id", "type", "created_at")
 
 
 class Tracker:
@@ -101,45 +69,62 @@ class Tracker:
         self.rules = rules
         self.strict = strict
         self.require_terminal = require_terminal
-        self.keep_finished = keep_finished
         self.on_finished = on_finished
         self.findings: list[Finding] = []
         self.events = 0
         self.event_names: Counter[str] = Counter()
-        self.statuses: Counter[str] = Counter()
-        self._live: dict[str, _Live] = {}
-        self._finished: dict[str, str] = {}
-        self._finish_order: deque[str] = deque()
-        self.remember_finished = None if keep_finished else remember_finished
-        self._snapshots: dict[str, RunStep] = {}
-        self._where: tuple[str | None, int, int] = (None, 0, 0)
+        self._steps = StepBook(
+            keep_finished=keep_finished,
+            remember=None if keep_finished else remember_finished,
+            by_run=follow_runs,
+        )
+        self._where: Where = (None, 0, 0)
         self._pending: list[Finding] = []
         self._runs = RunBook(self.remember_finished) if follow_runs else None
-        # Live steps by run id, so a run event finds its open steps without a scan.
-        self._live_by_run: dict[str, dict[str, _Live]] = {}
+
+    @property
+    def keep_finished(self) -> bool:
+        """Whether every final snapshot is kept (for `steps` and `snapshot`)."""
+        return self._steps.keep_finished
+
+    @keep_finished.setter
+    def keep_finished(self, keep: bool) -> None:
+        self._steps.keep_finished = keep
+
+    @property
+    def remember_finished(self) -> int | None:
+        """How many finished steps are remembered (None: all of them)."""
+        return self._steps.remember
+
+    @remember_finished.setter
+    def remember_finished(self, remember: int | None) -> None:
+        self._steps.remember = remember
 
     # -- reading -----------------------------------------------------------------
 
     @property
+    def statuses(self) -> Counter[str]:
+        """How many steps ended in each status."""
+        return self._steps.statuses
+
+    @property
     def live(self) -> Mapping[str, RunStep]:
         """The steps still in progress, by id (snapshots as last merged)."""
-        return {step_id: self.snapshot(step_id) for step_id in self._live}
+        return {step_id: self.snapshot(step_id) for step_id in self._steps.live}
 
     @property
     def live_ids(self) -> list[str]:
         """The ids of the steps still in progress, in the order they started."""
-        return list(self._live)
+        return list(self._steps.live)
 
     @property
     def steps(self) -> Mapping[str, RunStep]:
         """Every step's current snapshot: live ones, and finished ones if kept."""
-        return {**self._snapshots, **self.live}
+        return {**self._steps.snapshots, **self.live}
 
     def status_of(self, step_id: str) -> str | None:
         """The tracked status of `step_id`, or None when it was never seen."""
-        if step_id in self._live:
-            return "in_progress"
-        return self._finished.get(step_id)
+        return self._steps.status_of(step_id)
 
     def snapshot(self, step_id: str) -> RunStep:
         """The current snapshot of `step_id`, with every delta merged so far.
@@ -147,21 +132,7 @@ class Tracker:
         Raises `KeyError` for an unknown (or finished and not kept) step, and
         `InvalidRecordError` when the merged deltas do not make valid step details.
         """
-        live = self._live.get(step_id)
-        if live is None:
-            return self._snapshots[step_id]
-        if live.details is None:
-            return live.step
-        try:
-            details = structure_as(live.details, type(live.step.step_details))
-        except Exception:
-            merged = {**to_dict(live.step), "step_details": live.details}
-            result = structure(merged)
-            problems = result if isinstance(result, list) else []
-            raise InvalidRecordError(
-                f"step {step_id!r}: merged deltas are invalid", problems
-            ) from None
-        return attrs.evolve(live.step, step_details=details)
+        return self._steps.snapshot(step_id)
 
     @property
     def runs(self) -> Mapping[str, Run]:
@@ -227,7 +198,7 @@ class Tracker:
         self.events += 1
         names = self.event_names
         names[name] = names.get(name, 0) + 1
-        kind = _STEP_EVENT_KINDS.get(name)
+        kind = STEP_EVENT_KINDS.get(name)
         try:
             if kind == "delta":
                 self._delta(name, data)
@@ -271,7 +242,7 @@ class Tracker:
             self._note("empty-stream", "no event in this input", None)
             findings.extend(self._commit())
         severity = Severity.ERROR if self.require_terminal else None
-        for step_id, live in self._live.items():
+        for step_id, live in self._steps.live.items():
             self._start(*live.where)
             message = f"step {step_id!r} is still in_progress at the end of the input"
             self._note("dangling-step", message, step_id, severity=severity)
@@ -303,192 +274,111 @@ class Tracker:
         )
 
     def _snapshot_event(self, name: str, kind: str, data: Any) -> None:
+        steps = self._steps
         if kind == "in_progress":
-            # Only a string names a step: an id of another JSON type (a list, an object)
-            # is no key to look up, and the loader below reports it.
-            step_id = _str(data.get("id")) if type(data) is dict else None
-            live = None if step_id is None else self._live.get(step_id)
-            if live is not None and live.details is None and _repeats(live.raw, data):
-                # The very snapshot already checked (as `created` sends it, usually):
-                # checking it again could only repeat its findings.
+            live = steps.repeated(data)
+            if live is not None:
                 if live.run is not None and live.run.run.status != "in_progress":
                     self._cross(live.run, live.step, live.step.id, kind, new=False)
                     if self._failed():
                         return
                 live.where = self._where
                 return
-        result = structure(data)
-        if isinstance(result, list):
-            step_id = _str(data.get("id")) if type(data) is dict else None
-            for problem in result:
-                self._note(
-                    "malformed-event",
-                    self._label(name, problem.message),
-                    _str(step_id),
-                    path=f"data.{problem.path}" if problem.path else "data",
-                )
+        step = self._load(name, data)
+        if step is None:
             return
-        step = result
-        step_id = step.id
         for finding in self.rules.check(step):
             self._pending.append(self._locate(finding))
-        expected = "in_progress" if kind in ("created", "in_progress") else kind
-        if step.status != expected:
-            self._note(
-                "status-mismatch",
-                f"{name} carries status {step.status!r}, expected {expected!r}",
-                step_id,
-            )
-        if step_id in self._finished:
-            if kind == "created":
-                self._note("duplicate-created", f"step {step_id!r} was created before", step_id)
-            else:
-                self._note("after-terminal", self._after_terminal(name, step_id), step_id)
+        seen = steps.check_snapshot(step, name, kind)
+        self._report(seen.problems)
+        if seen.new:
+            self._new_step(step, data, kind)
             return
-        live = self._live.get(step_id)
+        live = seen.live
         if live is None:
-            if kind != "created":
-                self._note(
-                    "adopted-step",
-                    f"{name} for step {step_id!r}, never created in this input: adopted",
-                    step_id,
-                )
-            state = None if self._runs is None else self._runs.states.get(step.run_id)
-            if state is not None:
-                run = state.run
-                # The usual new step, created in its run in progress on the run's
-                # thread and assistant, can break nothing there: no call for it.
-                if (
-                    kind != "created"
-                    or run.status != "in_progress"
-                    or step.thread_id != run.thread_id
-                    or step.assistant_id != run.assistant_id
-                ):
-                    self._cross(state, step, step_id, kind, new=True)
-            if self._failed():
-                return
-            if state is not None:
-                state.steps += 1  # one more step of its run
-            if kind in _TERMINAL_EVENTS:
-                self._finish(step, state)  # adopted already ended: nothing to move
-            else:
-                self._adopt(step, data, state)
-            return
-        if kind == "created":
-            self._note("duplicate-created", f"step {step_id!r} was created before", step_id)
-            return
+            return  # it ended before, or was created twice: nothing to change
         if live.run is not None and live.run.run.status != "in_progress":
-            self._cross(live.run, step, step_id, kind, new=False)
-        self._compare(live, step, name)
+            self._cross(live.run, step, step.id, kind, new=False)
+        self._report(steps.check_known(live, step, data, name, kind))
+        if self._failed():
+            return
         if kind == "in_progress":
             # A payload with another status was reported above; it does not replace
             # the step, which is still in progress as far as the lifecycle goes.
-            if not self._failed() and step.status == "in_progress":
-                live.where = self._where
-                live.latest_stamp = max(live.latest_stamp, _latest(step))
-                if live.details is None:
-                    live.step, live.raw = step, data
-            return
-        self._terminal(live, step, data, name, kind)
-
-    def _terminal(
-        self, live: _Live, step: RunStep, data: dict[str, Any], name: str, kind: str
-    ) -> None:
-        if live.details is not None:
-            # The payload's own JSON: it loaded as `step`, so it is well formed.
-            diverged = _diverged(live.details, data["step_details"], "step_details")
-            if diverged:
-                self._note(
-                    "snapshot-diverged",
-                    f"{name}: {diverged} differs from what the deltas accumulated",
-                    step.id,
-                )
-        if self._failed():
+            if step.status == "in_progress":
+                steps.advance(live, step, data, self._where)
             return
         # The rules already ran on the payload, and the machine moves an in_progress
-        # step to the status this event names (`_TERMINAL_EVENTS` is read off it): the
-        # checked payload is the move's result. The live record is dropped, not
-        # changed, so a snapshot handed out before stays what it was.
-        del self._live[step.id]
-        if self._runs is not None:
-            run_id = live.identity[0]  # the run it was indexed under
-            group = self._live_by_run[run_id]
-            del group[step.id]
-            if not group:
-                del self._live_by_run[run_id]
+        # step to the status this event names (`TERMINAL_KINDS` is read off it): the
+        # checked payload is the move's result.
+        steps.drop(live)
         self._finish(step, live.run)
+
+    def _load(self, name: str, data: Any) -> RunStep | None:
+        """The step `data` holds, or None when it is malformed (noted)."""
+        result = structure(data)
+        if not isinstance(result, list):
+            return result
+        step_id = _str(data.get("id")) if type(data) is dict else None
+        for problem in result:
+            self._note(
+                "malformed-event",
+                self._label(name, problem.message),
+                step_id,
+                path=f"data.{problem.path}" if problem.path else "data",
+            )
+        return None
+
+    def _new_step(self, step: RunStep, data: dict[str, Any], kind: str) -> None:
+        """Start following `step`, never seen before, unless its run refuses it."""
+        state = None if self._runs is None else self._runs.states.get(step.run_id)
+        if state is not None:
+            run = state.run
+            # The usual new step, created in its run in progress on the run's
+            # thread and assistant, can break nothing there: no call for it.
+            if (
+                kind != "created"
+                or run.status != "in_progress"
+                or step.thread_id != run.thread_id
+                or step.assistant_id != run.assistant_id
+            ):
+                self._cross(state, step, step.id, kind, new=True)
+        if self._failed():
+            return
+        if state is not None:
+            state.steps += 1  # one more step of its run
+        if kind in TERMINAL_KINDS:
+            self._finish(step, state)  # adopted already ended: nothing to move
+        else:
+            self._steps.adopt(step, data, state, self._where)
 
     def _finish(self, step: RunStep, run: RunState | None) -> None:
         # The terminal payload is the truth the API sent: it becomes the snapshot.
         if run is not None:
             RunBook.step_ended(run, step)
-        self._finished[step.id] = step.status
-        if self.remember_finished is not None:
-            # Forget the oldest finished steps: memory must not grow with the input.
-            order = self._finish_order
-            order.append(step.id)
-            if len(order) > self.remember_finished:
-                self._finished.pop(order.popleft(), None)
-        self.statuses[step.status] += 1
-        if self.keep_finished:
-            self._snapshots[step.id] = step
+        self._steps.end(step)
         if self.on_finished is not None:
             self.on_finished(step)
 
     def _delta(self, name: str, data: Any) -> None:
-        step_id, details, problem = _read_delta(data)
-        if problem is not None:
-            path = problem.partition(":")[0]
-            self._note("malformed-event", self._label(name, problem), step_id, path=path)
-            return
-        assert step_id is not None
-        if step_id in self._finished:
-            self._note("after-terminal", self._after_terminal(name, step_id), step_id)
-            return
-        live = self._live.get(step_id)
+        steps = self._steps
+        live, details, problems = steps.check_delta(name, data)
         if live is None:
-            self._note("unknown-step", f"{name} for step {step_id!r}, never seen before", step_id)
+            self._report(problems)
             return
         if live.run is not None and live.run.run.status != "in_progress":
-            self._cross(live.run, None, step_id, "delta", new=False)
+            self._cross(live.run, None, live.step.id, "delta", new=False)
         if details is None:
             return
-        delta_type = details.get("type")
-        if delta_type is not None and delta_type != live.step.type:
-            self._note(
-                "delta-type-mismatch",
-                f"delta step_details.type is {delta_type!r} but the step is {live.step.type!r}",
-                step_id,
-            )
+        mismatch = steps.check_details(live, details)
+        if mismatch is not None:
+            self._report((mismatch,))
             return
         if self._failed():
             return
-        merged = live.details if live.details is not None else unstructure(live.step.step_details)
-        try:
-            # merge_delta never modifies its input: a bad delta leaves nothing behind.
-            live.details = merge_delta(merged, details, "delta.step_details")
-        except MergeError as exc:
-            self._note(
-                "malformed-event",
-                self._label(name, f"data.{exc}"),
-                step_id,
-                path=f"data.{exc.path}",
-            )
-            return
-        live.where = self._where
-
-    # -- helpers -----------------------------------------------------------------
-
-    def _adopt(self, step: RunStep, raw: dict[str, Any], run: RunState | None) -> None:
-        live = _Live(step=step, raw=raw, identity=_identity(step), latest_stamp=_latest(step))
-        live.where = self._where
-        live.run = run
-        self._live[step.id] = live
-        if self._runs is not None:
-            group = self._live_by_run.get(step.run_id)
-            if group is None:
-                group = self._live_by_run[step.run_id] = {}
-            group[step.id] = live
+        problem = steps.merge(live, details, name, self._where)
+        if problem is not None:
+            self._report((problem,))
 
     # -- runs --------------------------------------------------------------------
 
@@ -533,7 +423,9 @@ class Tracker:
             self._pending.append(self._locate(finding))
         self._run_status_claimed(name, run)
         # `state` is the run's: its id loaded from the `run_id` it was looked up by.
-        group = self._live_by_run.get(run.id)
+        by_run = self._steps.by_run
+        assert by_run is not None  # live steps are indexed by run when runs are followed
+        group = by_run.get(run.id)
         # Most run events find no step of theirs in progress: no lists to build then.
         open_steps = [(live.step, live.details) for live in group.values()] if group else []
         orphans = [live.step for live in group.values() if live.run is None] if group else []
@@ -562,29 +454,6 @@ class Tracker:
         if run.status != expected:
             message = f"{name} carries status {run.status!r}, expected {expected!r}"
             self._note("status-mismatch", message, None, run_id=run.id)
-
-    def _compare(self, live: _Live, step: RunStep, name: str) -> None:
-        identity = _identity(step)
-        if identity != live.identity:
-            changed = [
-                f"{field} {before!r} -> {after!r}"
-                for field, before, after in zip(
-                    _IDENTITY_FIELDS, live.identity, identity, strict=True
-                )
-                if before != after
-            ]
-            self._note("identity-changed", f"{name}: {', '.join(changed)}", step.id)
-        earliest = _earliest_stamp(step)
-        # A stamp before the payload's own created_at is stamp-before-created's to report.
-        if earliest is not None and step.created_at <= earliest < live.latest_stamp:
-            self._note(
-                "time-travel",
-                f"{name}: stamp {earliest} is earlier than {live.latest_stamp}, already seen",
-                step.id,
-            )
-
-    def _after_terminal(self, name: str, step_id: str) -> str:
-        return f"{name} for step {step_id!r}, which already ended {self._finished[step_id]}"
 
     @staticmethod
     def _label(name: str | None, message: str) -> str:
@@ -629,6 +498,11 @@ class Tracker:
             )
         )
 
+    def _report(self, problems: Iterable[Problem]) -> None:
+        """Note each problem a book found, at the current event."""
+        for problem in problems:
+            self._note(problem.code, problem.message, problem.step_id, path=problem.path)
+
     def _locate(self, finding: Finding) -> Finding:
         file, line, index = self._where
         return attrs.evolve(finding, file=file, line=line or None, event_index=index or None)
@@ -661,66 +535,3 @@ def _repeats(last: dict[str, Any] | None, data: dict[str, Any]) -> bool:
 
 def _str(value: object) -> str | None:
     return value if type(value) is str else None
-
-
-def _latest(step: RunStep) -> int:
-    latest = step.created_at
-    for stamp in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at):
-        if stamp is not None and stamp > latest:
-            latest = stamp
-    return latest
-
-
-def _earliest_stamp(step: RunStep) -> int | None:
-    earliest = None
-    for stamp in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at):
-        if stamp is not None and (earliest is None or stamp < earliest):
-            earliest = stamp
-    return earliest
-
-
-def _read_delta(data: Any) -> tuple[str | None, dict[str, Any] | None, str | None]:
-    """The step id and step_details of a delta payload, or the reason it is malformed."""
-    if type(data) is not dict:
-        return None, None, "data: expected an object"
-    step_id = data.get("id")
-    if type(step_id) is not str:
-        return None, None, "data.id: missing or not a string"
-    delta = data.get("delta")
-    if type(delta) is not dict:
-        return step_id, None, "data.delta: missing or not an object"
-    details = delta.get("step_details")
-    if details is None:
-        return step_id, None, None
-    if type(details) is not dict:
-        return step_id, None, "data.delta.step_details: expected an object"
-    return step_id, details, None
-
-
-def _diverged(accumulated: Any, final: Any, path: str) -> str | None:
-    """The first path where what the deltas built disagrees with the final snapshot.
-
-    The final snapshot may add what deltas never carry (a function's output, file
-    search results), so only values the deltas did set are compared.
-    """
-    if accumulated is None:
-        return None
-    if type(accumulated) is dict:
-        if type(final) is not dict:
-            return path
-        for key, value in accumulated.items():
-            if key == "index":
-                continue
-            found = _diverged(value, final.get(key), f"{path}.{key}")
-            if found:
-                return found
-        return None
-    if type(accumulated) is list:
-        if type(final) is not list or len(final) < len(accumulated):
-            return path
-        for i, value in enumerate(accumulated):
-            found = _diverged(value, final[i], f"{path}[{i}]")
-            if found:
-                return found
-        return None
-    return None if accumulated == final else path

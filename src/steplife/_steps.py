@@ -1,0 +1,448 @@
+"""Following steps in a stream, and the rules only a sequence of step events can break.
+
+The `Tracker` owns the stream; this module owns what it knows about steps: one
+`LiveStep` per step in progress, the status of the steps that ended, and the stream
+rules of a step's own events (``unknown-step``, ``after-terminal``,
+``identity-changed``, ``time-travel``, ``snapshot-diverged``, ...). As in `RunBook`,
+every check only *reads* state and returns problems; the Tracker notes them, decides
+(in strict mode) whether the event is refused, and only then calls the functions that
+change state. Checks of a step against its run are `RunBook`'s.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple, TypeAlias
+
+import attrs
+
+from steplife._lifecycle import STEP_MOVES
+from steplife._merge import MergeError, merge_delta
+from steplife._runs import Problem, RunState
+from steplife._wire import structure, structure_as, to_dict, unstructure
+from steplife.errors import InvalidRecordError
+from steplife.model import RunStep
+
+__all__ = ["STEP_EVENT_KINDS", "STEP_PREFIX", "TERMINAL_KINDS", "LiveStep", "Seen", "StepBook"]
+
+STEP_PREFIX: Final = "thread.run.step."
+TERMINAL_KINDS: Final = frozenset(
+    # The event suffixes that end a step: each names a status the machine moves an
+    # in_progress step to.
+    status
+    for (source, _trigger), status in STEP_MOVES.items()
+    if source == "in_progress"
+)
+STEP_EVENT_KINDS: Final[Mapping[str, str]] = {
+    STEP_PREFIX + kind: kind for kind in ("created", "in_progress", "delta", *TERMINAL_KINDS)
+}
+"""Each step event's name and its kind (the name less the prefix)."""
+
+Where: TypeAlias = tuple[str | None, int, int]
+"""An event's file, line and index in its input."""
+
+Identity: TypeAlias = tuple[str, str, str, str, int]
+_IDENTITY_FIELDS: Final = ("run_id", "thread_id", "assistant_id", "type", "created_at")
+
+
+@attrs.define(eq=False)
+class LiveStep:
+    """What the Tracker holds for a step still in progress."""
+
+    step: RunStep
+    details: dict[str, Any] | None = None
+    """The merged step_details (the SDK's plain dicts), once a delta arrived."""
+    latest_stamp: int = 0
+    where: Where = (None, 0, 0)
+    """Where its last event was."""
+    run: RunState | None = None
+    """Its run, once a run event of it was seen."""
+    first_identity: Identity | None = None
+    """Its identity as created, only once a snapshot with another one replaced `step`.
+
+    None (nearly always) means `step`'s own: no tuple is kept per step for it.
+    """
+    extra: dict[str, Any] | None = None
+    """The keys of its last snapshot's JSON that the loader ignores, if it had any.
+
+    Kept so that a repeat is one in every key, as it was before the loader.
+    """
+
+    @property
+    def identity(self) -> Identity:
+        """Its run, thread, assistant, type and created_at, as first seen."""
+        return self.first_identity or _identity(self.step)
+
+
+class Seen(NamedTuple):
+    """What a step's snapshot event finds in the book, with the problems it shows."""
+
+    problems: list[Problem]
+    live: LiveStep | None = None
+    """The step's record, when it is in progress."""
+    new: bool = False
+    """Whether the step was never seen (or forgotten): the event starts it."""
+
+
+def _identity(step: RunStep) -> Identity:
+    return (step.run_id, step.thread_id, step.assistant_id, step.type, step.created_at)
+
+
+class StepBook:
+    """Every step a Tracker follows: the ones in progress, and how the others ended.
+
+    Without `keep_finished`, a finished step leaves only its status, and only the
+    most recent `remember` of those are kept (None keeps them all); `statuses` keeps
+    counting them. With `by_run`, the live steps are also indexed by run id, so a
+    run event finds its open steps without a scan.
+    """
+
+    def __init__(self, *, keep_finished: bool, remember: int | None, by_run: bool) -> None:
+        self.keep_finished = keep_finished
+        self.remember = remember
+        self.live: dict[str, LiveStep] = {}
+        self.ended: dict[str, str] = {}
+        """The status each finished step (within the window) ended with, by id."""
+        self.snapshots: dict[str, RunStep] = {}
+        """The final snapshot of each finished step, with `keep_finished`."""
+        self.statuses: Counter[str] = Counter()
+        """How many steps ended in each status."""
+        self.by_run: dict[str, dict[str, LiveStep]] | None = {} if by_run else None
+        self._ended_order: deque[str] = deque()
+
+    # -- reading -----------------------------------------------------------------
+
+    def status_of(self, step_id: str) -> str | None:
+        """The tracked status of `step_id`, or None when it was never seen."""
+        if step_id in self.live:
+            return "in_progress"
+        return self.ended.get(step_id)
+
+    def snapshot(self, step_id: str) -> RunStep:
+        """The current snapshot of `step_id`, with every delta merged so far.
+
+        Raises `KeyError` for an unknown (or finished and not kept) step, and
+        `InvalidRecordError` when the merged deltas do not make valid step details.
+        """
+        live = self.live.get(step_id)
+        if live is None:
+            return self.snapshots[step_id]
+        if live.details is None:
+            return live.step
+        try:
+            details = structure_as(live.details, type(live.step.step_details))
+        except Exception:
+            merged = {**to_dict(live.step), "step_details": live.details}
+            result = structure(merged)
+            problems = result if isinstance(result, list) else []
+            raise InvalidRecordError(
+                f"step {step_id!r}: merged deltas are invalid", problems
+            ) from None
+        return attrs.evolve(live.step, step_details=details)
+
+    def repeated(self, data: Any) -> LiveStep | None:
+        """The live step whose snapshot `data` (an ``in_progress`` payload) sends again.
+
+        The snapshot already checked (as ``created`` sends it, usually): checking it
+        again could only repeat its findings. The payload is compared with the live
+        record itself, not a copy of its JSON, so nothing is kept per step for this.
+        """
+        step_id = data.get("id") if type(data) is dict else None
+        live = self.live.get(step_id) if type(step_id) is str else None
+        if (
+            live is None
+            or live.details is not None
+            or not _is_snapshot_of(data, live.step)
+            or _extra(data) != live.extra
+        ):
+            return None
+        return live
+
+    # -- checks on a step event (read only) --------------------------------------
+
+    def check_snapshot(self, step: RunStep, name: str, kind: str) -> Seen:
+        """What the snapshot event `name` (of `kind`) carrying `step` finds and breaks.
+
+        Only the checks of the event's name and of the step's past in this input;
+        a known live step's are `check_known`'s.
+        """
+        problems: list[Problem] = []
+        step_id = step.id
+        expected = "in_progress" if kind in ("created", "in_progress") else kind
+        if step.status != expected:
+            message = f"{name} carries status {step.status!r}, expected {expected!r}"
+            problems.append(Problem("status-mismatch", message, step_id))
+        if step_id in self.ended:
+            if kind == "created":
+                problems.append(_duplicate(step_id))
+            else:
+                problems.append(self._after_terminal(name, step_id))
+            return Seen(problems)
+        live = self.live.get(step_id)
+        if live is None:
+            if kind != "created":
+                message = f"{name} for step {step_id!r}, never created in this input: adopted"
+                problems.append(Problem("adopted-step", message, step_id))
+            return Seen(problems, new=True)
+        if kind == "created":
+            problems.append(_duplicate(step_id))
+            return Seen(problems)
+        return Seen(problems, live)
+
+    @staticmethod
+    def check_known(
+        live: LiveStep, step: RunStep, data: dict[str, Any], name: str, kind: str
+    ) -> list[Problem]:
+        """What a later snapshot `step` (loaded from `data`) of the live step breaks."""
+        problems: list[Problem] = []
+        identity = _identity(step)
+        first = live.identity
+        if identity != first:
+            changed = [
+                f"{field} {before!r} -> {after!r}"
+                for field, before, after in zip(_IDENTITY_FIELDS, first, identity, strict=True)
+                if before != after
+            ]
+            problems.append(Problem("identity-changed", f"{name}: {', '.join(changed)}", step.id))
+        earliest = _earliest_stamp(step)
+        # A stamp before the payload's own created_at is stamp-before-created's to report.
+        if earliest is not None and step.created_at <= earliest < live.latest_stamp:
+            message = f"{name}: stamp {earliest} is earlier than {live.latest_stamp}, already seen"
+            problems.append(Problem("time-travel", message, step.id))
+        if kind in TERMINAL_KINDS and live.details is not None:
+            # The payload's own JSON: it loaded as `step`, so it is well formed.
+            diverged = _diverged(live.details, data["step_details"], "step_details")
+            if diverged:
+                message = f"{name}: {diverged} differs from what the deltas accumulated"
+                problems.append(Problem("snapshot-diverged", message, step.id))
+        return problems
+
+    def check_delta(
+        self, name: str, data: Any
+    ) -> tuple[LiveStep | None, dict[str, Any] | None, list[Problem]]:
+        """The live step a delta event is for, its step_details, and what it breaks.
+
+        Only what the delta says of itself and of its step's past; its details'
+        type is `check_details`'s, once its run had its say.
+        """
+        step_id, details, problem = _read_delta(data)
+        if problem is not None:
+            path = problem.partition(":")[0]
+            return None, None, [Problem("malformed-event", _label(name, problem), step_id, path)]
+        assert step_id is not None
+        if step_id in self.ended:
+            return None, None, [self._after_terminal(name, step_id)]
+        live = self.live.get(step_id)
+        if live is None:
+            message = f"{name} for step {step_id!r}, never seen before"
+            return None, None, [Problem("unknown-step", message, step_id)]
+        return live, details, []
+
+    @staticmethod
+    def check_details(live: LiveStep, details: dict[str, Any]) -> Problem | None:
+        """A ``delta-type-mismatch`` when a delta's step_details are of another type."""
+        delta_type = details.get("type")
+        if delta_type is None or delta_type == live.step.type:
+            return None
+        message = f"delta step_details.type is {delta_type!r} but the step is {live.step.type!r}"
+        return Problem("delta-type-mismatch", message, live.step.id)
+
+    def _after_terminal(self, name: str, step_id: str) -> Problem:
+        message = f"{name} for step {step_id!r}, which already ended {self.ended[step_id]}"
+        return Problem("after-terminal", message, step_id)
+
+    # -- changes (only once the event is accepted) -------------------------------
+
+    def adopt(
+        self, step: RunStep, data: dict[str, Any], run: RunState | None, where: Where
+    ) -> None:
+        """Start following `step` (loaded from `data`), of `run` when it was seen."""
+        live = LiveStep(step, None, _latest(step), where, run, None, _extra(data))
+        self.live[step.id] = live
+        by_run = self.by_run
+        if by_run is not None:
+            group = by_run.get(step.run_id)
+            if group is None:
+                group = by_run[step.run_id] = {}
+            group[step.id] = live
+
+    @staticmethod
+    def advance(live: LiveStep, step: RunStep, data: dict[str, Any], where: Where) -> None:
+        """Take the ``in_progress`` snapshot `step` (loaded from `data`) as the latest."""
+        live.where = where
+        live.latest_stamp = max(live.latest_stamp, _latest(step))
+        if live.details is None:
+            if live.first_identity is None and _identity(step) != _identity(live.step):
+                # identity-changed was reported; later events are still compared with
+                # the identity the step was created with.
+                live.first_identity = _identity(live.step)
+            live.step = step
+            live.extra = _extra(data)
+
+    @staticmethod
+    def merge(live: LiveStep, details: dict[str, Any], name: str, where: Where) -> Problem | None:
+        """Merge a delta's step_details into the live step; a problem if they do not merge."""
+        merged = live.details if live.details is not None else unstructure(live.step.step_details)
+        try:
+            # merge_delta never modifies its input: a bad delta leaves nothing behind.
+            live.details = merge_delta(merged, details, "delta.step_details")
+        except MergeError as exc:
+            message = _label(name, f"data.{exc}")
+            return Problem("malformed-event", message, live.step.id, f"data.{exc.path}")
+        live.where = where
+        return None
+
+    def drop(self, live: LiveStep) -> None:
+        """Stop following the live step (it ended): its record is dropped, not changed.
+
+        A snapshot handed out before stays what it was.
+        """
+        step_id = live.step.id
+        del self.live[step_id]
+        by_run = self.by_run
+        if by_run is not None:
+            run_id = live.identity[0]  # the run it was indexed under
+            group = by_run[run_id]
+            del group[step_id]
+            if not group:
+                del by_run[run_id]
+
+    def end(self, step: RunStep) -> None:
+        """Record that a step ended with the final snapshot `step`."""
+        step_id = step.id
+        self.ended[step_id] = step.status
+        if self.remember is not None:
+            # Forget the oldest finished steps: memory must not grow with the input.
+            order = self._ended_order
+            order.append(step_id)
+            if len(order) > self.remember:
+                self.ended.pop(order.popleft(), None)
+        self.statuses[step.status] += 1
+        if self.keep_finished:
+            self.snapshots[step_id] = step
+
+
+def _duplicate(step_id: str) -> Problem:
+    return Problem("duplicate-created", f"step {step_id!r} was created before", step_id)
+
+
+def _label(name: str | None, message: str) -> str:
+    return f"{name}: {message}" if name else message
+
+
+# The fields a snapshot's JSON holds as plain values, equal to the record's own.
+_PLAIN_FIELDS: Final = (
+    "id",
+    "object",
+    "created_at",
+    "run_id",
+    "assistant_id",
+    "thread_id",
+    "type",
+    "status",
+    "cancelled_at",
+    "completed_at",
+    "expired_at",
+    "failed_at",
+    "metadata",
+)
+
+
+_FIELDS: Final = frozenset(field.name for field in attrs.fields(RunStep))
+_FIELD_COUNT: Final = len(_FIELDS)
+
+
+def _is_snapshot_of(data: dict[str, Any], step: RunStep) -> bool:
+    """Whether `data` holds the JSON `step` was loaded from (other keys aside).
+
+    An exact comparison (no digest), field by field, cheapest first: a repeat is
+    skipped only when it cannot differ from the record in anything the checks read.
+    """
+    try:
+        for field in _PLAIN_FIELDS:
+            if data[field] != getattr(step, field):
+                return False
+        return (
+            _same_record(data["last_error"], step.last_error)
+            and _same_record(data["usage"], step.usage)
+            and data["step_details"] == unstructure(step.step_details)
+        )
+    except KeyError:
+        return False  # a key is missing: the loader will say which
+
+
+def _extra(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The keys of a loaded snapshot's JSON that are no field of a step, if any."""
+    if len(data) == _FIELD_COUNT:
+        return None  # it loaded, so it has every field: nothing else
+    return {key: value for key, value in data.items() if key not in _FIELDS}
+
+
+def _same_record(sent: Any, record: object) -> bool:
+    if record is None:
+        return sent is None
+    return sent is not None and sent == unstructure(record)
+
+
+def _latest(step: RunStep) -> int:
+    latest = step.created_at
+    for stamp in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at):
+        if stamp is not None and stamp > latest:
+            latest = stamp
+    return latest
+
+
+def _earliest_stamp(step: RunStep) -> int | None:
+    earliest = None
+    for stamp in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at):
+        if stamp is not None and (earliest is None or stamp < earliest):
+            earliest = stamp
+    return earliest
+
+
+def _read_delta(data: Any) -> tuple[str | None, dict[str, Any] | None, str | None]:
+    """The step id and step_details of a delta payload, or the reason it is malformed."""
+    if type(data) is not dict:
+        return None, None, "data: expected an object"
+    step_id = data.get("id")
+    if type(step_id) is not str:
+        return None, None, "data.id: missing or not a string"
+    delta = data.get("delta")
+    if type(delta) is not dict:
+        return step_id, None, "data.delta: missing or not an object"
+    details = delta.get("step_details")
+    if details is None:
+        return step_id, None, None
+    if type(details) is not dict:
+        return step_id, None, "data.delta.step_details: expected an object"
+    return step_id, details, None
+
+
+def _diverged(accumulated: Any, final: Any, path: str) -> str | None:
+    """The first path where what the deltas built disagrees with the final snapshot.
+
+    The final snapshot may add what deltas never carry (a function's output, file
+    search results), so only values the deltas did set are compared.
+    """
+    if accumulated is None:
+        return None
+    if type(accumulated) is dict:
+        if type(final) is not dict:
+            return path
+        for key, value in accumulated.items():
+            if key == "index":
+                continue
+            found = _diverged(value, final.get(key), f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if type(accumulated) is list:
+        if type(final) is not list or len(final) < len(accumulated):
+            return path
+        for i, value in enumerate(accumulated):
+            found = _diverged(value, final[i], f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return None if accumulated == final else path
