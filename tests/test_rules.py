@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 import steplife
 from helpers import CREATED, finished, make_step, make_tool_step
 from steplife import CATALOGUE, Finding, Rules, RunStep, Severity, SteplifeError, UnknownRuleError
 from steplife.model import (
+    STEP_STAMPS,
     FileSearch,
     FileSearchRankingOptions,
     FileSearchToolCall,
@@ -397,3 +399,14 @@ def test_an_unknown_severity_is_a_steplife_error() -> None:
         Rules(severity={"usage-missing": "fatal"})
     assert "expected 'error' or 'warning'" in str(caught.value)
     assert isinstance(caught.value, SteplifeError)
+
+
+def test_the_stamp_reads_follow_the_stamp_table() -> None:
+    """`_stamps` reads the fields in the order of `_STAMPS`, derived from the model's table."""
+    from steplife import _rules
+
+    values: dict[str, Any] = {name: index for index, name in enumerate(_rules._STAMPS, start=1)}
+    step = attrs.evolve(make_step(), **values)
+
+    assert tuple(values.values()) == _rules._stamps(step)
+    assert set(_rules._STAMPS) == set(STEP_STAMPS.values())

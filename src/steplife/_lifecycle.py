@@ -23,6 +23,7 @@ from steplife._rules import DEFAULT_RULES, Rules
 from steplife.errors import InvalidRecordError, SteplifeWarning
 from steplife.model import (
     STATUSES,
+    STEP_STAMPS,
     LastError,
     MessageCreationDetails,
     Metadata,
@@ -50,19 +51,13 @@ TRIGGER_TARGETS: Final[Mapping[str, str]] = {
     "cancel": "cancelled",
     "expire": "expired",
 }
-STAMP_OF: Final[Mapping[str, str]] = {
-    "completed": "completed_at",
-    "failed": "failed_at",
-    "cancelled": "cancelled_at",
-    "expired": "expired_at",
-}
 
 
 def _apply(
     step: RunStep, destination: str, at: int, usage: Usage | None, last_error: LastError | None
 ) -> None:
     """Stamp the step and set what the trigger carries; runs before the state moves."""
-    setattr(step, STAMP_OF[destination], at)
+    setattr(step, STEP_STAMPS[destination], at)
     if usage is not None:
         step.usage = usage
     if last_error is not None:
@@ -72,10 +67,10 @@ def _apply(
 STEP_LIFECYCLE: Final = Definition(
     entity="step",
     statuses=STATUSES,
-    final=frozenset(STAMP_OF),
+    final=frozenset(STEP_STAMPS),
     sources=dict.fromkeys(TRIGGER_TARGETS, ("in_progress",)),
     targets=TRIGGER_TARGETS,
-    stamps=STAMP_OF,
+    stamps=STEP_STAMPS,
     apply=_apply,
 )
 """The step's lifecycle as data: the one definition its machine, tables and diagram use."""

@@ -19,9 +19,11 @@ from steplife.errors import SteplifeError, UnknownRuleError
 from steplife.model import (
     LAST_ERROR_CODES,
     RANKERS,
+    RUN_END_STAMPS,
     RUN_STATUSES,
     RUN_TERMINAL_STATUSES,
     STATUSES,
+    STEP_STAMPS,
     FileSearchToolCall,
     Run,
     RunStep,
@@ -68,14 +70,9 @@ class Rule:
         return self.found_by or "stream"
 
 
-_STAMPS: Final = ("cancelled_at", "completed_at", "expired_at", "failed_at")
-_OWN_STAMP: Final = {
-    "in_progress": None,
-    "cancelled": "cancelled_at",
-    "completed": "completed_at",
-    "expired": "expired_at",
-    "failed": "failed_at",
-}
+_STAMPS: Final = tuple(sorted(STEP_STAMPS.values()))
+"""The step's terminal stamps, in the order `_stamps` reads them."""
+_OWN_STAMP: Final[Mapping[str, str | None]] = {"in_progress": None, **STEP_STAMPS}
 _METADATA_PAIRS: Final = 16
 _METADATA_KEY_CHARS: Final = 64
 _METADATA_VALUE_CHARS: Final = 512
@@ -218,12 +215,9 @@ def _unknown_value(step: RunStep) -> str | None:
 
 # -- run rules ---------------------------------------------------------------------
 
-_RUN_OWN_STAMP: Final = {
-    "cancelled": "cancelled_at",
-    "failed": "failed_at",
-    "completed": "completed_at",
-}
-_RUN_STAMPS: Final = ("cancelled_at", "failed_at", "completed_at")
+_RUN_OWN_STAMP: Final = RUN_END_STAMPS
+_RUN_STAMPS: Final = tuple(RUN_END_STAMPS.values())
+"""The run's ending stamps, in the order `_run_stamp_mismatch` reads them."""
 _RUN_WAITING: Final = frozenset(("queued", "in_progress", "requires_action", "cancelling"))
 
 

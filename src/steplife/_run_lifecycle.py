@@ -26,6 +26,7 @@ from steplife._machine import Definition, Engine, Machine, Refused
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife.errors import InvalidRecordError, SteplifeWarning
 from steplife.model import (
+    RUN_STAMPS,
     RUN_STATUSES,
     RUN_TERMINAL_STATUSES,
     IncompleteDetails,
@@ -67,13 +68,6 @@ _SOURCES: Final[Mapping[str, tuple[str, ...]]] = {
     "mark_incomplete": ("in_progress", "cancelling"),
     "expire": ("queued", "in_progress", "requires_action", "cancelling"),
 }
-RUN_STAMP_OF: Final[Mapping[str, str]] = {
-    "in_progress": "started_at",
-    "cancelled": "cancelled_at",
-    "failed": "failed_at",
-    "completed": "completed_at",
-}
-"""The stamp each destination sets (``started_at`` again on every resumption)."""
 
 
 @attrs.frozen
@@ -87,7 +81,7 @@ class _Payload:
 
 def _apply(run: Run, destination: str, payload: _Payload) -> None:
     """Stamp the run and set what the trigger carries; runs before the state moves."""
-    stamp = RUN_STAMP_OF.get(destination)
+    stamp = RUN_STAMPS.get(destination)
     if stamp is not None:
         setattr(run, stamp, payload.at)
     # Only a run that requires action carries required_action: leaving that status
@@ -107,7 +101,7 @@ RUN_LIFECYCLE: Final = Definition(
     final=RUN_TERMINAL_STATUSES,
     sources=_SOURCES,
     targets=RUN_TRIGGER_TARGETS,
-    stamps=RUN_STAMP_OF,
+    stamps=RUN_STAMPS,
     apply=_apply,
 )
 """The run's lifecycle as data: the one definition its machine, tables and diagrams use."""

@@ -14,6 +14,7 @@ in `steplife.Rules`, and JSON in `steplife.from_dict`/`steplife.to_dict`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final, Literal, TypeAlias
 
 import attrs
@@ -124,6 +125,21 @@ RUN_STATUSES: Final[tuple[RunStatus, ...]] = (
     "expired",
 )
 RUN_TERMINAL_STATUSES: Final[frozenset[str]] = frozenset(RUN_STATUSES[4:])
+STEP_STAMPS: Final[Mapping[str, str]] = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": "expired_at",
+}
+"""Each terminal step status -> the ``*_at`` field stamped when a step reaches it."""
+RUN_END_STAMPS: Final[Mapping[str, str]] = {
+    "cancelled": "cancelled_at",
+    "failed": "failed_at",
+    "completed": "completed_at",
+}
+"""The run endings with a stamp of their own (``expired`` and ``incomplete`` have none)."""
+RUN_STAMPS: Final[Mapping[str, str]] = {"in_progress": "started_at", **RUN_END_STAMPS}
+"""Each run status a move stamps -> its field (``started_at`` again on every resumption)."""
 
 
 @attrs.define(kw_only=True)

@@ -34,6 +34,7 @@ from steplife.cli._common import (
     rules_from,
 )
 from steplife.errors import InputError, SteplifeError, StepNotFoundError
+from steplife.model import STATUSES
 from steplife.store import DEFAULT_DB, ApplyResult, IngestReport, StoredStep, open_store
 
 __all__ = ["parse_age", "register"]
@@ -110,7 +111,7 @@ def register(subparsers: Any) -> None:
     steps.add_argument("--thread", dest="thread_id", metavar="ID", help="only this thread's steps")
     steps.add_argument(
         "--status",
-        choices=("in_progress", "completed", "failed", "cancelled", "expired"),
+        choices=STATUSES,
         help="only steps with this status",
     )
     steps.add_argument("--limit", type=int, metavar="N", help="at most N steps")

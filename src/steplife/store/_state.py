@@ -22,6 +22,7 @@ import orjson
 
 from steplife._events import Event
 from steplife._findings import Finding, Severity
+from steplife._lifecycle import STEP_LIFECYCLE
 from steplife._rules import Rules
 from steplife._tracker import Tracker
 from steplife._wire import structure
@@ -43,8 +44,9 @@ __all__ = [
 PREFIX: Final = "thread.run.step."
 DELTA: Final = PREFIX + "delta"
 CREATED: Final = PREFIX + "created"
-_KINDS: Final = ("created", "in_progress", "delta", "completed", "failed", "cancelled", "expired")
-TERMINAL_EVENTS: Final = frozenset(PREFIX + kind for kind in _KINDS[3:])
+# The step lifecycle's statuses name its events; "created" and "delta" are the stream's own.
+_KINDS: Final = ("created", "delta", *STEP_LIFECYCLE.statuses)
+TERMINAL_EVENTS: Final = frozenset(PREFIX + status for status in STEP_LIFECYCLE.final)
 # Digest input starts with the event name: one encoded prefix per known name.
 _NAME_BYTES: Final[Mapping[str, bytes]] = {PREFIX + k: (PREFIX + k + "\n").encode() for k in _KINDS}
 

@@ -19,6 +19,8 @@ from hypothesis.errors import InvalidArgument
 
 from steplife import Run, RunStep
 from steplife.model import (
+    RUN_END_STAMPS,
+    STEP_STAMPS,
     CodeInterpreter,
     CodeInterpreterImage,
     CodeInterpreterLogs,
@@ -134,17 +136,8 @@ METADATA_PAIRS: Final = 16
 METADATA_KEY_CHARS: Final = 64
 METADATA_VALUE_CHARS: Final = 512
 
-STAMP_OF: Final[dict[str, str]] = {
-    "completed": "completed_at",
-    "failed": "failed_at",
-    "cancelled": "cancelled_at",
-    "expired": "expired_at",
-}
-RUN_STAMP_OF: Final[dict[str, str]] = {
-    "completed": "completed_at",
-    "failed": "failed_at",
-    "cancelled": "cancelled_at",
-}
+STAMP_OF: Final = STEP_STAMPS
+RUN_STAMP_OF: Final = RUN_END_STAMPS
 """The run endings that have a stamp of their own (expired and incomplete have none)."""
 RUN_TTL: Final = 600
 """How long after its creation a run expires, in the runs drawn here (the API's 10 minutes)."""
