@@ -115,7 +115,10 @@ NOTES = """
   event name over the 37 recorded streams: 118 `thread.run.*` events out of 1,625, 7.3 %
   (102, 6.3 %, counted as a Tracker does: 16 run events of the OpenAPI examples do not load
   as runs and are counted as malformed). Target: following runs costs at most 10 %
-  (`ratio` >= 0.90).
+  (`ratio` >= 0.90). Its `least_follower_ratio` is what any follower that loads and checks
+  every run snapshot can reach here: 0.875 when first measured (the least follower's 10 us
+  per run event against a baseline of 4.3 us per event), so meeting 0.90 on this stream
+  takes a cheaper load and check of a run snapshot, not only a cheaper Tracker.
 - **following runs (real captures)**: the same pairs on every recorded stream of
   `../shared/fixtures/real` (when it is beside the checkout), each validated from its bytes
   in memory, 40 times over per replay. Real streams are mostly message deltas: run events are
