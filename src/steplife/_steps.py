@@ -22,7 +22,7 @@ from steplife._merge import MergeError, merge_delta
 from steplife._runs import Problem, RunState
 from steplife._wire import structure, structure_as, to_dict, unstructure
 from steplife.errors import InvalidRecordError
-from steplife.model import RunStep
+from steplife.model import STATUSES, STEP_TYPES, RunStep, StepStatus, StepType
 
 __all__ = ["STEP_EVENT_KINDS", "STEP_PREFIX", "TERMINAL_KINDS", "LiveStep", "Seen", "StepBook"]
 
@@ -54,8 +54,10 @@ class LiveStep:
     details: dict[str, Any] | None = None
     """The merged step_details (the SDK's plain dicts), once a delta arrived."""
     latest_stamp: int = 0
-    where: Where = (None, 0, 0)
-    """Where its last event was."""
+    # Where its last event was: three slots cost less than a tuple kept for each step.
+    file: str | None = None
+    line: int = 0
+    index: int = 0
     run: RunState | None = None
     """Its run, once a run event of it was seen."""
     first_identity: Identity | None = None
@@ -68,6 +70,15 @@ class LiveStep:
 
     Kept so that a repeat is one in every key, as it was before the loader.
     """
+
+    @property
+    def where(self) -> Where:
+        """Where its last event was: file, line and index."""
+        return (self.file, self.line, self.index)
+
+    @where.setter
+    def where(self, where: Where) -> None:
+        self.file, self.line, self.index = where
 
     @property
     def identity(self) -> Identity:
@@ -258,13 +269,17 @@ class StepBook:
         self, step: RunStep, data: dict[str, Any], run: RunState | None, where: Where
     ) -> None:
         """Start following `step` (loaded from `data`), of `run` when it was seen."""
-        live = LiveStep(step, None, _latest(step), where, run, None, _extra(data))
+        _share_constants(step)
+        file, line, index = where
+        live = LiveStep(step, None, _latest(step), file, line, index, run, None, _extra(data))
         self.live[step.id] = live
         by_run = self.by_run
         if by_run is not None:
             group = by_run.get(step.run_id)
             if group is None:
                 group = by_run[step.run_id] = {}
+            else:
+                _share_run_ids(step, next(iter(group.values())).step)
             group[step.id] = live
 
     @staticmethod
@@ -277,6 +292,8 @@ class StepBook:
                 # identity-changed was reported; later events are still compared with
                 # the identity the step was created with.
                 live.first_identity = _identity(live.step)
+            _share_constants(step)
+            _share_run_ids(step, live.step)
             live.step = step
             live.extra = _extra(data)
 
@@ -323,6 +340,35 @@ class StepBook:
             self.snapshots[step_id] = step
 
 
+# One copy of each closed-set string a step holds. The loader keeps every string of the
+# JSON as read, and these (the object, the type, the status) would cost each live step
+# some 200 bytes of copies; equal strings, nothing a reader can tell apart.
+_OBJECT: Final = "thread.run.step"
+_TYPES: Final[Mapping[str, StepType]] = {name: name for name in STEP_TYPES}
+_STATUSES: Final[Mapping[str, StepStatus]] = {name: name for name in STATUSES}
+
+
+def _share_constants(step: RunStep) -> None:
+    """Point `step`'s closed-set strings at the one shared copy of each."""
+    if step.object == _OBJECT:
+        step.object = _OBJECT
+    step.type = _TYPES.get(step.type, step.type)
+    step.status = _STATUSES.get(step.status, step.status)
+
+
+def _share_run_ids(step: RunStep, sibling: RunStep) -> None:
+    """Point `step`'s run, thread and assistant ids at the equal ones of `sibling`.
+
+    The live steps of one run repeat them: one copy serves all (each costs 80 bytes).
+    """
+    if step.run_id == sibling.run_id:
+        step.run_id = sibling.run_id
+    if step.thread_id == sibling.thread_id:
+        step.thread_id = sibling.thread_id
+    if step.assistant_id == sibling.assistant_id:
+        step.assistant_id = sibling.assistant_id
+
+
 def _duplicate(step_id: str) -> Problem:
     return Problem("duplicate-created", f"step {step_id!r} was created before", step_id)
 
@@ -349,8 +395,9 @@ _PLAIN_FIELDS: Final = (
 )
 
 
-_FIELDS: Final = frozenset(field.name for field in attrs.fields(RunStep))
-_FIELD_COUNT: Final = len(_FIELDS)
+# Every key of a step's JSON: a payload that loaded has each of them.
+_WIRE_KEYS: Final = frozenset((*_PLAIN_FIELDS, "last_error", "usage", "step_details"))
+_WIRE_KEY_COUNT: Final = len(_WIRE_KEYS)
 
 
 def _is_snapshot_of(data: dict[str, Any], step: RunStep) -> bool:
@@ -374,9 +421,9 @@ def _is_snapshot_of(data: dict[str, Any], step: RunStep) -> bool:
 
 def _extra(data: dict[str, Any]) -> dict[str, Any] | None:
     """The keys of a loaded snapshot's JSON that are no field of a step, if any."""
-    if len(data) == _FIELD_COUNT:
-        return None  # it loaded, so it has every field: nothing else
-    return {key: value for key, value in data.items() if key not in _FIELDS}
+    if len(data) == _WIRE_KEY_COUNT:
+        return None  # it loaded, so it has every key: nothing else
+    return {key: value for key, value in data.items() if key not in _WIRE_KEYS}
 
 
 def _same_record(sent: Any, record: object) -> bool:
