@@ -200,3 +200,42 @@ def real_snapshot_params(*, exclude: frozenset[str] = frozenset()) -> list[Any]:
     if not snapshots:
         return [pytest.param("absent", {}, marks=pytest.mark.skip(reason=MISSING_REAL_FIXTURES))]
     return [pytest.param(label, data, id=label) for label, data in snapshots]
+
+
+def lost(read: Any, written: Any, path: str = "$") -> list[str]:
+    """Where `written` does not hold what was `read`: each path, with what differs.
+
+    A written object may have more keys than the read one (a documented field the
+    input lacked is written as null), never fewer or other values; arrays must match
+    item by item.
+    """
+    if type(read) is dict and type(written) is dict:
+        problems = []
+        for key, value in read.items():
+            if key not in written:
+                problems.append(f"{path}.{key}: missing")
+            else:
+                problems += lost(value, written[key], f"{path}.{key}")
+        return problems
+    if type(read) is list and type(written) is list and len(read) == len(written):
+        pairs = enumerate(zip(read, written, strict=True))
+        return [p for i, (r, w) in pairs for p in lost(r, w, f"{path}[{i}]")]
+    if type(read) is type(written) and read == written:
+        return []
+    if {type(read), type(written)} == {int, float} and read == written:
+        return []  # JSON has one number type: a float field writes 1 as 1.0
+    return [f"{path}: read {read!r}, written {written!r}"]
+
+
+def without_extra(value: Any) -> Any:
+    """A copy of record `value` with every unmodelled key dropped, at every depth."""
+    if isinstance(value, list):
+        return [without_extra(item) for item in value]
+    if not attrs.has(type(value)):
+        return value
+    changes = {
+        field.name: without_extra(getattr(value, field.name))
+        for field in attrs.fields(type(value))
+        if field.name != "extra"
+    }
+    return attrs.evolve(value, **changes, extra={})

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import steplife
 import steplife.errors
 import steplife.model
+from helpers import lost, without_extra
 from steplife import InvalidRecordError, Run, RunStep, from_dict, from_json, parse, to_dict
 from steplife.model import Record
 from steplife.testing import run_steps, runs
@@ -200,3 +201,82 @@ def test_every_record_class_of_the_model_is_an_attrs_class() -> None:
     records = [c for c in classes if inspect.isclass(c)]
     assert records
     assert [] == [c for c in records if not attrs.has(c)]
+
+
+# -- nothing lost ---------------------------------------------------------------------
+
+json_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def objects_in(value: Any) -> list[dict[str, Any]]:
+    """Every JSON object inside `value`, `value` itself first."""
+    found = []
+    if type(value) is dict:
+        found.append(value)
+        for item in value.values():
+            found += objects_in(item)
+    elif type(value) is list:
+        for item in value:
+            found += objects_in(item)
+    return found
+
+
+@st.composite
+def payloads_with_unknown_keys(draw: st.DrawFn) -> dict[str, Any]:
+    """A record's JSON with unknown keys added to some of its objects, at any depth."""
+    data = to_dict(draw(records))
+    for target in objects_in(data):
+        if draw(st.booleans()):
+            extra = draw(st.dictionaries(st.text(max_size=6), json_values, max_size=3))
+            # Prefixed so no added key is one the record models at that place.
+            target.update({f"x-{key}": value for key, value in extra.items()})
+    return data
+
+
+@given(payloads_with_unknown_keys())
+def test_what_is_written_holds_everything_that_was_read(data: dict[str, Any]) -> None:
+    """Unknown keys at every level come back with their values, by dict and by JSON."""
+    parsed = parse(data)
+
+    assert parsed.record is not None, parsed.findings
+    assert [] == lost(data, to_dict(parsed.record))
+    assert [] == lost(data, orjson.loads(steplife.to_json(parsed.record)))
+    assert parsed == parse(orjson.dumps(data))
+
+
+@given(payloads_with_unknown_keys())
+def test_unknown_keys_change_no_finding(data: dict[str, Any]) -> None:
+    """Rules read only the modelled fields: the carried keys add or remove no finding."""
+    plain = parse(data)
+    assert plain.record is not None
+    stripped = without_extra(plain.record)
+
+    assert steplife.check(stripped) == steplife.check(plain.record)
+
+
+@given(payloads_with_unknown_keys())
+def test_loaded_records_share_no_object_with_the_input(data: dict[str, Any]) -> None:
+    """Changing the input after loading leaves the record as it was loaded."""
+    record = parse(data).record
+    assert record is not None
+    before = to_dict(record)
+
+    for target in objects_in(data):
+        for value in target.values():
+            if type(value) in (dict, list):
+                value.clear()
+
+    assert before == to_dict(record)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
 import orjson
 import pydantic
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openai.types.beta.threads import Run as SdkRun
 
-from helpers import MISSING_REAL_FIXTURES, REAL_FIXTURES, require_real_fixtures
+from helpers import MISSING_REAL_FIXTURES, REAL_FIXTURES, lost, require_real_fixtures
 from steplife import (
     Finding,
     InvalidRecordError,
@@ -80,15 +81,8 @@ USAGE_KEYS: Final = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def modelled(payload: dict[str, Any]) -> dict[str, Any]:
-    """What steplife keeps of a run payload: its modelled keys (null when absent).
-
-    Inside ``usage`` only the three documented counts are kept: real runs also
-    carry token details, which steplife reads past.
-    """
-    kept = {key: payload.get(key) for key in RUN_WIRE_ORDER}
-    if isinstance(kept["usage"], dict):
-        kept["usage"] = {key: kept["usage"][key] for key in USAGE_KEYS}
-    return kept
+    """What steplife models of a run payload: its modelled keys (null when absent)."""
+    return {key: payload.get(key) for key in RUN_WIRE_ORDER}
 
 
 # -- the real run payloads ------------------------------------------------------------------
@@ -158,25 +152,34 @@ def test_the_captures_hold_many_run_payloads() -> None:
 
 
 def test_to_dict_writes_the_keys_in_the_api_order() -> None:
-    """Restricted to the modelled keys, a real run's keys come in the order to_dict writes."""
+    """A real run's modelled keys come in the order to_dict writes them, before the rest."""
     payload = requires_action_payload()
 
     real_order = [key for key in payload if key in MODELLED]
-    assert real_order == list(to_dict(from_dict(payload, Run)))
+    written = list(to_dict(from_dict(payload, Run)))
+    assert real_order == written[: len(MODELLED)]
     assert RUN_WIRE_ORDER == real_order
 
 
 @pytest.mark.parametrize(("label", "payload"), real_run_params())
 def test_every_real_run_loads_clean(label: str, payload: dict[str, Any]) -> None:
-    """Each real run payload loads without any finding, and writes back what it read."""
+    """Each real run payload loads without any finding, and writes back all it read.
+
+    Every key comes back with its value (the modelled ones in the API's order, then
+    the rest); only a modelled key the payload lacked is added, as null.
+    """
     parsed = parse(payload, Run)
 
     assert () == parsed.findings, label
     assert parsed.record is not None
-    assert modelled(payload) == to_dict(parsed.record)
-    assert [k for k in payload if k in MODELLED] == [
-        k for k in to_dict(parsed.record) if k in payload
-    ]
+    written = to_dict(parsed.record)
+    assert [] == lost(payload, written)
+    assert modelled(payload) == {key: written[key] for key in RUN_WIRE_ORDER}
+    in_payload = [k for k in written if k in MODELLED and k in payload]
+    assert [k for k in payload if k in MODELLED] == in_payload
+    assert {k: None for k in written if k not in payload} == {
+        k: v for k, v in written.items() if k not in payload
+    }
 
 
 @pytest.mark.parametrize(("label", "payload"), real_run_params())
@@ -214,20 +217,7 @@ def sdk_reading(payload: dict[str, Any], key: str) -> Any:
     assert field.annotation is not None  # every SDK field is annotated
     adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(field.annotation)
     value = adapter.validate_python(payload[key]) if key in payload else field.get_default()
-    _drop_extras(value)
     return adapter.dump_python(value, mode="json")
-
-
-def _drop_extras(value: Any) -> None:
-    # The SDK keeps undeclared keys (usage's token details) as extras and writes
-    # them back; steplife reads past them by design, so they are left out of both.
-    if isinstance(value, pydantic.BaseModel):
-        object.__setattr__(value, "__pydantic_extra__", {})
-        for name in type(value).model_fields:
-            _drop_extras(getattr(value, name))
-    elif isinstance(value, list):
-        for item in value:
-            _drop_extras(item)
 
 
 @pytest.mark.parametrize(("label", "payload"), real_run_params())
@@ -248,7 +238,7 @@ def test_the_sdk_reads_every_modelled_field_as_steplife_does(
 
     written = to_dict(from_dict(payload, Run))
     expected = {key: sdk_reading(payload, key) for key in RUN_WIRE_ORDER}
-    assert expected == written
+    assert expected == {key: written[key] for key in RUN_WIRE_ORDER}
 
 
 def test_every_field_the_sdk_documents_is_read_or_tolerated() -> None:
@@ -526,11 +516,19 @@ def test_a_warning_on_load_does_not_raise() -> None:
 
 
 def test_unknown_keys_are_ignored_unless_strict() -> None:
-    """An undocumented key neither stops a run from loading nor gives a finding."""
+    """An undocumented key neither stops a run from loading nor gives a finding.
+
+    It is carried in the run's ``extra`` and written back after the modelled keys.
+    """
     data = run_object("queued", surprise=1)
 
-    expected = Parsed[Run](from_dict(run_object("queued"), Run), ())
-    assert expected == parse(data, Run)
+    parsed = parse(data, Run)
+
+    plain = from_dict(run_object("queued"), Run)
+    expected = Parsed[Run](attrs.evolve(plain, extra={**plain.extra, "surprise": 1}), ())
+    assert expected == parsed
+    assert parsed.record is not None
+    assert data == to_dict(parsed.record)
 
 
 def test_strict_loading_reports_an_undocumented_key() -> None:
@@ -587,7 +585,11 @@ def test_strict_loading_tolerates_the_documented_keys() -> None:
 
     expected: tuple[Finding, ...] = ()
     assert expected == parse(data, Run, strict=True).findings
-    assert from_dict(data, Run, strict=True) == from_dict(run_object("queued"), Run)
+    run = from_dict(data, Run, strict=True)
+    assert data == to_dict(run)
+    assert attrs.evolve(run, extra={}) == attrs.evolve(
+        from_dict(run_object("queued"), Run), extra={}
+    )
 
 
 def test_rules_grade_unknown_keys() -> None:
@@ -599,15 +601,15 @@ def test_rules_grade_unknown_keys() -> None:
 
     expected = ((), [Severity.WARNING], True)
     assert expected == (ignored.findings, [f.severity for f in warned.findings], warned.ok)
-    assert from_dict(run_object("queued"), Run) == from_dict(
-        data, Run, strict=True, rules=Rules(severity={"unknown-key": "warning"})
-    )
+    loaded = from_dict(data, Run, strict=True, rules=Rules(severity={"unknown-key": "warning"}))
+    plain = from_dict(run_object("queued"), Run)
+    assert attrs.evolve(plain, extra={**plain.extra, "surprise": 1}) == loaded
 
 
 # -- junk never escapes as a bare exception ----------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | ints | st.floats(allow_nan=False) | texts,
+    st.none() | st.booleans() | ints | st.floats(allow_nan=False, allow_infinity=False) | texts,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
     max_leaves=8,
 )
@@ -672,13 +674,17 @@ def test_fast_and_detailed_run_loaders_agree(data: Any) -> None:
 
 
 def test_strict_loading_of_a_dict_with_non_string_keys_reports_them() -> None:
-    """A mapping (not JSON) with both int and str unknown keys gets findings, not a TypeError."""
+    """A mapping (not JSON) with an int key is refused at that key, not a TypeError.
+
+    JSON keys are strings: the key could be neither carried nor written back.
+    """
     data: dict[Any, Any] = {**run_object("queued"), 1: "x", "surprise": 2}
 
     parsed = parse(data, Run, strict=True)
 
-    expected = ["1", "surprise"]
-    assert expected == [f.path for f in parsed.findings]
+    expected = [("1", "1: a key that is not a string, which JSON cannot carry")]
+    assert expected == [(f.path, f.message) for f in parsed.findings]
+    assert parsed.record is None
 
 
 def test_a_run_with_an_integer_json_cannot_carry_is_refused_with_its_path() -> None:

@@ -60,6 +60,22 @@ def test_apply_records_each_event_with_the_next_version(store: DatabaseStore) ->
     assert stored.history[2].data == sf.snapshot("step_a", "completed")
 
 
+def test_the_stored_snapshot_keeps_every_key_it_was_sent(store: DatabaseStore) -> None:
+    """Keys steplife does not model (a real capture's ``expires_at``, token details)
+    are stored with the snapshot and come back as they were sent."""
+    name, data = event("completed", "step_x")
+    data["expires_at"] = T0 + 600
+    data["usage"]["prompt_token_details"] = {"cached_tokens": 3}
+    for created in started("step_x"):
+        store.apply(*created)
+    store.apply(name, data)
+
+    stored = store.get("step_x")
+
+    assert data == to_dict(stored.step)
+    assert data == stored.history[-1].data
+
+
 def test_apply_returns_the_warnings_of_an_accepted_event(store: DatabaseStore) -> None:
     """A terminal event for a step never created is adopted, with its warning."""
     result = store.apply(*event("failed", "step_late"))

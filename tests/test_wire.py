@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import attrs
 import pytest
 
 from helpers import (
@@ -13,11 +14,13 @@ from helpers import (
     UNLOADABLE_SNAPSHOT,
     WIRE_ORDER,
     finished,
+    lost,
     make_step,
     make_tool_step,
     real_snapshot_params,
     real_step_snapshots,
     require_real_fixtures,
+    without_extra,
 )
 from steplife import (
     Finding,
@@ -270,8 +273,8 @@ def test_parse_accepts_json_text() -> None:
     assert step == parse(to_json(step).decode()).record
 
 
-def test_expires_at_is_accepted_and_dropped() -> None:
-    """Real streams send the run's ``expires_at``: it is read past, never written."""
+def test_expires_at_is_accepted_and_carried_back() -> None:
+    """Real streams send the run's ``expires_at``: no stamp of the step, written back as read."""
     data = wire()
     del data["expired_at"]
     data["expires_at"] = CREATED + 600
@@ -279,7 +282,8 @@ def test_expires_at_is_accepted_and_dropped() -> None:
     step = from_dict(data, RunStep)
 
     assert None is step.expired_at
-    assert "expires_at" not in to_dict(step)
+    assert {"expires_at": CREATED + 600} == step.extra
+    assert CREATED + 600 == to_dict(step)["expires_at"]
     no_findings: tuple[Finding, ...] = ()
     assert no_findings == parse(data, strict=True).findings
 
@@ -309,17 +313,21 @@ def test_missing_function_output_reads_as_null() -> None:
     assert make_tool_step() == from_dict(data)
 
 
-def test_unknown_keys_are_ignored_everywhere() -> None:
-    """Extra keys at any depth (as in 2025 captures) load without a finding."""
+def test_unknown_keys_are_carried_everywhere() -> None:
+    """Extra keys at any depth (as in 2025 captures) load without a finding, kept whole."""
     data = wire(every_tool_step(), brand_new=1)
     data["usage"]["prompt_token_details"] = {"cached_tokens": 0}
     data["step_details"]["tool_calls"][1]["file_search"]["results"][0]["attributes"] = {}
     data["step_details"]["tool_calls"][0]["code_interpreter"]["outputs"][0]["extra"] = None
 
-    parsed = parse(data)
+    parsed = parse(data, RunStep)
 
-    expected = (every_tool_step(), ())
-    assert expected == (parsed.record, parsed.findings)
+    assert () == parsed.findings
+    assert parsed.record is not None
+    assert every_tool_step() == without_extra(parsed.record)
+    assert data == to_dict(parsed.record)
+    assert parsed.record.usage is not None
+    assert {"prompt_token_details": {"cached_tokens": 0}} == parsed.record.usage.extra
 
 
 def test_strict_reports_each_unknown_key_with_its_path() -> None:
@@ -341,7 +349,8 @@ def test_strict_reports_each_unknown_key_with_its_path() -> None:
     ]
     actual = sorted((f.rule, f.severity, f.path) for f in parsed.findings)
     assert expected == actual
-    assert every_tool_step() == parsed.record
+    assert parsed.record is not None
+    assert every_tool_step() == without_extra(parsed.record)
     assert not parsed.ok
 
 
@@ -355,7 +364,8 @@ def test_strict_unknown_key_follows_the_rules() -> None:
     """Rules grade unknown keys: ignored they vanish, downgraded they only warn."""
     data = wire(brand_new=1)
 
-    assert make_tool_step() == from_dict(data, strict=True, rules=Rules(ignore={"unknown-key"}))
+    loaded = from_dict(data, RunStep, strict=True, rules=Rules(ignore={"unknown-key"}))
+    assert attrs.evolve(make_tool_step(), extra={"brand_new": 1}) == loaded
     parsed = parse(data, strict=True, rules=Rules(severity={"unknown-key": "warning"}))
     expected = (True, [("unknown-key", Severity.WARNING)])
     assert expected == (parsed.ok, [(f.rule, f.severity) for f in parsed.findings])
@@ -736,13 +746,20 @@ def test_metadata_values_are_kept_for_the_rule_to_judge() -> None:
     assert expected == [(f.rule, f.message) for f in parsed.findings]
 
 
-def test_usage_extra_keys_are_dropped_on_the_way_out() -> None:
-    """Loaded extra keys are not written back: output is exactly the spec form."""
+def test_usage_extra_keys_are_written_back_after_the_counts() -> None:
+    """Loaded extra keys are written back as read, after the documented keys."""
     data = wire(finished("completed"))
-    data["usage"]["completion_tokens_details"] = {"reasoning_tokens": 0}
+    data["usage"] = {"completion_tokens_details": {"reasoning_tokens": 0}, **data["usage"]}
 
-    expected = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-    assert expected == to_dict(from_dict(data))["usage"]
+    written = to_dict(from_dict(data))["usage"]
+
+    expected = {
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "total_tokens": 15,
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+    assert (expected, list(expected)) == (written, list(written))
 
 
 # -- real captures ------------------------------------------------------------------
@@ -765,14 +782,25 @@ def key_orders(value: Any, path: str = "$") -> dict[str, list[str]]:
     ("label", "data"), real_snapshot_params(exclude=frozenset({UNLOADABLE_SNAPSHOT}))
 )
 def test_real_snapshot_key_order_is_kept(label: str, data: dict[str, Any]) -> None:
-    """For every real step, steplife writes the keys it shares with the capture in its order."""
-    step = from_dict(data)
-    original = key_orders({("expired_at" if k == "expires_at" else k): v for k, v in data.items()})
-    written = key_orders(to_dict(step))
+    """For every real step, steplife writes back every key of the capture, in order.
 
+    In each object the modelled keys come first, in the capture's order (a null the
+    capture lacked may be added among them), then the unmodelled ones in the
+    capture's order.
+    """
+    step = from_dict(data, RunStep)
+    original = key_orders(data)
+    written = key_orders(to_dict(step))
+    modelled = key_orders(to_dict(without_extra(step)))
+
+    assert [] == lost(data, to_dict(step))
     for path, keys in written.items():
-        expected = [key for key in original.get(path, []) if key in keys]
-        assert expected == [key for key in keys if key in expected], path
+        ours = modelled.get(path, [])
+        theirs = [key for key in original.get(path, []) if key not in ours]
+        assert ours + theirs == keys, path
+        assert [key for key in original.get(path, []) if key in ours] == [
+            key for key in ours if key in original.get(path, [])
+        ], path
 
 
 def test_every_real_snapshot_is_found() -> None:

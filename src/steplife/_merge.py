@@ -8,6 +8,9 @@ index beyond the end pads with holes instead of being inserted at the end), and 
 delta of the wrong shape raises `MergeError` with its JSON path instead of a bare
 ``TypeError``.
 
+The merged entries keep their ``index``, as the SDK's do; `as_object` drops it to
+make the object the deltas describe (a step's ``step_details`` has no ``index`` key).
+
 Also unlike the SDK, ``id`` and ``ranker`` are replaced like ``type``: they are whole
 values, never streamed in pieces, and a live capture repeats a file-search call's id and
 ranker in each delta. Concatenated as the SDK does, they read
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["MergeError", "merge_delta"]
+__all__ = ["MergeError", "as_object", "merge_delta"]
 
 
 class MergeError(ValueError):
@@ -108,4 +111,22 @@ def _merge_list(current: list[Any], value: list[Any], path: str, depth: int) -> 
             merged[index] = merge_delta(existing, entry, here, depth + 1)
         else:
             raise MergeError(here, "the entry it merges into is not an object")
+    return merged
+
+
+def as_object(merged: Any) -> Any:
+    """The object merged deltas describe: `merged` without the entries' ``index`` keys.
+
+    ``index`` only says where a delta entry goes; kept, it would be written back as
+    a key of the step's tool call (or output) that no snapshot of the step has.
+    """
+    if type(merged) is dict:
+        return {key: as_object(value) for key, value in merged.items()}
+    if type(merged) is list:
+        return [
+            {key: as_object(value) for key, value in entry.items() if key != "index"}
+            if type(entry) is dict
+            else as_object(entry)
+            for entry in merged
+        ]
     return merged

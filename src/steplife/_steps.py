@@ -18,11 +18,11 @@ from typing import Any, Final, NamedTuple, TypeAlias
 import attrs
 
 from steplife._lifecycle import STEP_MOVES
-from steplife._merge import MergeError, merge_delta
+from steplife._merge import MergeError, as_object, merge_delta
 from steplife._runs import Problem, RunState
 from steplife._wire import structure, structure_as, to_dict, unstructure
 from steplife.errors import InvalidRecordError
-from steplife.model import STATUSES, STEP_TYPES, RunStep, StepStatus, StepType
+from steplife.model import NO_EXTRA, STATUSES, STEP_TYPES, RunStep, StepStatus, StepType
 
 __all__ = ["STEP_EVENT_KINDS", "STEP_PREFIX", "TERMINAL_KINDS", "LiveStep", "Seen", "StepBook"]
 
@@ -64,11 +64,6 @@ class LiveStep:
     """Its identity as created, only once a snapshot with another one replaced `step`.
 
     None (nearly always) means `step`'s own: no tuple is kept per step for it.
-    """
-    extra: dict[str, Any] | None = None
-    """The keys of its last snapshot's JSON that the loader ignores, if it had any.
-
-    Kept so that a repeat is one in every key, as it was before the loader.
     """
 
     @property
@@ -142,7 +137,7 @@ class StepBook:
         if live.details is None:
             return live.step
         try:
-            details = structure_as(live.details, type(live.step.step_details))
+            details = structure_as(as_object(live.details), type(live.step.step_details))
         except Exception:
             merged = {**to_dict(live.step), "step_details": live.details}
             result = structure(merged)
@@ -165,7 +160,7 @@ class StepBook:
             live is None
             or live.details is not None
             or not _is_snapshot_of(data, live.step)
-            or _extra(data) != live.extra
+            or _extra(data) != live.step.extra
         ):
             return None
         return live
@@ -271,7 +266,7 @@ class StepBook:
         """Start following `step` (loaded from `data`), of `run` when it was seen."""
         _share_constants(step)
         file, line, index = where
-        live = LiveStep(step, None, _latest(step), file, line, index, run, None, _extra(data))
+        live = LiveStep(step, None, _latest(step), file, line, index, run, None)
         self.live[step.id] = live
         by_run = self.by_run
         if by_run is not None:
@@ -295,7 +290,6 @@ class StepBook:
             _share_constants(step)
             _share_run_ids(step, live.step)
             live.step = step
-            live.extra = _extra(data)
 
     @staticmethod
     def merge(live: LiveStep, details: dict[str, Any], name: str, where: Where) -> Problem | None:
@@ -397,7 +391,6 @@ _PLAIN_FIELDS: Final = (
 
 # Every key of a step's JSON: a payload that loaded has each of them.
 _WIRE_KEYS: Final = frozenset((*_PLAIN_FIELDS, "last_error", "usage", "step_details"))
-_WIRE_KEY_COUNT: Final = len(_WIRE_KEYS)
 
 
 def _is_snapshot_of(data: dict[str, Any], step: RunStep) -> bool:
@@ -419,10 +412,10 @@ def _is_snapshot_of(data: dict[str, Any], step: RunStep) -> bool:
         return False  # a key is missing: the loader will say which
 
 
-def _extra(data: dict[str, Any]) -> dict[str, Any] | None:
-    """The keys of a loaded snapshot's JSON that are no field of a step, if any."""
-    if len(data) == _WIRE_KEY_COUNT:
-        return None  # it loaded, so it has every key: nothing else
+def _extra(data: dict[str, Any]) -> Mapping[str, Any]:
+    """The keys of a snapshot's JSON that are no field of a step (a step's ``extra``)."""
+    if data.keys() <= _WIRE_KEYS:
+        return NO_EXTRA
     return {key: value for key, value in data.items() if key not in _WIRE_KEYS}
 
 

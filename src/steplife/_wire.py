@@ -7,9 +7,14 @@ converter (no global converter is mutated). It installs these rules:
   refuses ``"5"`` and ``true``; a float field takes any JSON number;
 - ``step_details``, tool calls and code-interpreter outputs are tagged unions on
   ``type``, dispatched by a dict lookup;
-- unknown keys are ignored (the API grows), or reported when loading strictly;
-  ``expires_at`` (which real streams send beside or instead of ``expired_at``) is a
-  known key and is dropped; a missing nullable field reads as null;
+- nothing read is lost: keys a record does not model (the API grows; real streams
+  send a step's ``expires_at``, usage token details, ...) are kept in its ``extra``
+  and written back after the modelled keys, at every depth; loading strictly also
+  reports them, except the documented ones (a step's ``expires_at``, a run's
+  ``model``, ``tools``, ...); a missing nullable field reads as null;
+- what could not be written back is refused at load with its path: an integer
+  beyond 64 bits, a lone surrogate, a non-string key, an infinite or NaN float, an
+  unknown value nested more than 64 levels deep;
 - keys the spec marks optional (file-search ``ranking_options``, ``results``,
   ``content`` and its ``type``/``text``) are left out when null; every other
   nullable field is written as ``null``; key order is the API's.
@@ -36,12 +41,13 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationNote,
 )
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, override
 
 from steplife._findings import Finding, Severity
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife.errors import InvalidRecordError
 from steplife.model import (
+    NO_EXTRA,
     CodeInterpreterImage,
     CodeInterpreterLogs,
     CodeInterpreterOutput,
@@ -91,7 +97,7 @@ _UNIONS: Final[Mapping[Any, Mapping[str, type]]] = {
 _OMIT_IF_NULL: Final = (FileSearchResultContent, FileSearchResult, FileSearch)
 _TOLERATED_KEYS: Final[Mapping[type, frozenset[str]]] = {
     RunStep: frozenset(("expires_at",)),
-    # A run's documented fields that do not bear on the lifecycle: read past, even
+    # A run's documented fields that do not bear on the lifecycle: carried, even
     # when loading strictly (only keys the API does not document are reported).
     Run: frozenset(
         (
@@ -139,8 +145,13 @@ def _structure_int(value: Any, _: type) -> int:
     raise _WireTypeError(f"expected an integer, got {_json_type(value)}")
 
 
+_NOT_FINITE: Final = "a number JSON cannot carry (infinite or NaN)"
+
+
 def _structure_float(value: Any, _: type) -> float:
     if type(value) is float:
+        if value - value != 0:  # inf - inf and nan - nan are nan
+            raise _WireTypeError(_NOT_FINITE)
         return value
     if type(value) is int:
         return float(value)
@@ -251,8 +262,10 @@ def _records_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any,
     """
 
     def factory(cls: Any) -> Callable[[Any, Any], Any]:
-        generated = make_dict_structure_fn(cls, converter)
-        fields = attrs.fields(attrs.resolve_types(cls))
+        # `extra` is no key: it is what the other keys leave over.
+        generated = make_dict_structure_fn(cls, converter, extra=override(omit=True))
+        fields = wire_fields(cls)
+        known = frozenset(field.name for field in fields)
         order = {field.name: i for i, field in enumerate(fields)}
         required = tuple(
             (field.name, field.type)
@@ -265,7 +278,9 @@ def _records_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any,
                 raise _WireTypeError(f"expected an object, got {_json_type(value)}")
             missing = [(name, tp) for name, tp in required if name not in value]
             if not missing:
-                return generated(value, cls)
+                record = generated(value, cls)
+                record.extra = _leftover_at_path(value, known, cls)
+                return record
             if not converter.detailed_validation:
                 raise KeyError(missing[0][0])
             errors: list[Exception] = []
@@ -288,6 +303,62 @@ def _records_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any,
 def _attribute_of(error: BaseException) -> str:
     notes = getattr(error, "__notes__", ())
     return next((n.name for n in notes if isinstance(n, AttributeValidationNote)), "")
+
+
+def wire_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
+    """The fields of record `cls` that are keys on the wire, in the API's order (not `extra`)."""
+    return tuple(f for f in attrs.fields(attrs.resolve_types(cls)) if f.name != "extra")
+
+
+def _leftover(value: dict[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
+    """The keys of `value` that are not `known`, with values the record owns (a copy)."""
+    left = {key: _owned(item) for key, item in value.items() if key not in known}
+    return left or NO_EXTRA
+
+
+_CARRIED_DEPTH: Final = 64
+"""How deeply an unmodelled value may nest: JSON writers stop at 255 levels in all."""
+
+
+def _leftover_at_path(value: dict[str, Any], known: frozenset[str], cls: type) -> Mapping[str, Any]:
+    """`_leftover`, raising a failure at the key that cannot be carried (for its path)."""
+    for key, item in value.items():
+        if key not in known:
+            try:
+                _owned(item)
+            except _WireTypeError as exc:
+                exc.add_note(AttributeValidationNote(str(exc), key, Any))
+                raise ClassValidationError(
+                    f"While structuring {cls.__name__}", [exc], cls
+                ) from None
+    return _leftover(value, known)
+
+
+def _owned(value: Any, depth: int = 0) -> Any:
+    """`value` with every dict and list copied, so no caller's object is shared.
+
+    Raises for what could not be written back: a float JSON cannot carry (it would
+    read as null), or nesting deeper than `_CARRIED_DEPTH`.
+    """
+    if type(value) is dict or type(value) is list:
+        if depth == _CARRIED_DEPTH:
+            raise _WireTypeError(
+                f"nested more than {_CARRIED_DEPTH} levels deep, too deep to carry"
+            )
+        if type(value) is dict:
+            return {key: _owned(item, depth + 1) for key, item in value.items()}
+        return [_owned(item, depth + 1) for item in value]
+    if type(value) is float and value - value != 0:
+        raise _WireTypeError(_NOT_FINITE)
+    return value
+
+
+def _with_extra(written: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`written` followed by the record's unmodelled keys (a modelled key always wins)."""
+    for key, item in extra.items():
+        if key not in written:
+            written[key] = _owned(item)
+    return written
 
 
 def _is_list(tp: Any) -> bool:
@@ -334,13 +405,19 @@ def _strict_records_hook(
             "    if type(o) is not dict:",
             "        raise _Error('expected an object')",
         ]
-        for i, field in enumerate(attrs.fields(attrs.resolve_types(cls))):
+        fields = wire_fields(cls)
+        namespace["_known"] = frozenset(field.name for field in fields)
+        namespace["_leftover"] = _leftover
+        namespace["_NO_EXTRA"] = NO_EXTRA
+        for i, field in enumerate(fields):
             required = field.default is attrs.NOTHING or not _is_optional(field.type)
             read = f"o[{field.name!r}]" if required else f"o.get({field.name!r})"
             lines.append(f"    v{i} = {read}")
             lines += _field_check(converter, f"v{i}", field.type, namespace, f"t{i}")
-        arguments = ", ".join(f"{field.name}=v{i}" for i, field in enumerate(attrs.fields(cls)))
-        lines.append(f"    return _cls({arguments})")
+        arguments = ", ".join(f"{field.name}=v{i}" for i, field in enumerate(fields))
+        # A subset test in C: the usual object has no key beyond the modelled ones.
+        lines.append("    x = _NO_EXTRA if o.keys() <= _known else _leftover(o, _known)")
+        lines.append(f"    return _cls({arguments}, extra=x)")
         # The code is built from our own records' fields, never from input.
         source = "\n".join(lines)
         exec(compile(source, f"<steplife structure {cls.__name__}>", "exec"), namespace)
@@ -365,7 +442,9 @@ def _records_unstructure_hook(
         omit = cls in _OMIT_IF_NULL
         lines = ["def unstructure(o):"]
         entries = []
-        for i, field in enumerate(attrs.fields(attrs.resolve_types(cls))):
+        fields = wire_fields(cls)
+        namespace["_with_extra"] = _with_extra
+        for i, field in enumerate(fields):
             value = _unstructure_expr(converter, f"o.{field.name}", field.type, namespace, f"h{i}")
             if omit:
                 lines.append(f"    v{i} = {value}")
@@ -373,11 +452,11 @@ def _records_unstructure_hook(
                 entries.append(f"{field.name!r}: {value}")
         if omit:
             lines.append("    d = {}")
-            for i, field in enumerate(attrs.fields(cls)):
+            for i, field in enumerate(fields):
                 lines.append(f"    if v{i} is not None: d[{field.name!r}] = v{i}")
-            lines.append("    return d")
         else:
-            lines.append("    return {" + ", ".join(entries) + "}")
+            lines.append("    d = {" + ", ".join(entries) + "}")
+        lines.append("    return _with_extra(d, o.extra) if o.extra else d")
         source = "\n".join(lines)
         exec(compile(source, f"<steplife unstructure {cls.__name__}>", "exec"), namespace)
         unstructure: Callable[[Any], Any] = namespace["unstructure"]
@@ -422,6 +501,7 @@ def _field_check(
             f"    if {guard}type({var}) is not float:",
             f"        if type({var}) is not int: raise _Error('wrong type')",
             f"        {var} = float({var})",
+            f"    elif {var} - {var} != 0: raise _Error('not finite')",
         ]
     if _is_literal(inner):
         namespace[name] = frozenset(inner.__args__)
@@ -519,6 +599,8 @@ def _first_unwritable(value: Any, path: str) -> tuple[str, str] | None:
     elif type(value) is dict:
         for key, item in value.items():
             here = f"{path}.{key}" if path else str(key)
+            if type(key) is not str:
+                return here, "a key that is not a string"
             found = _first_unwritable(key, here) or _first_unwritable(item, here)
             if found is not None:
                 return found
@@ -576,8 +658,8 @@ def structure(data: Any, *, strict: bool = False) -> RunStep | list[Finding]:
 def structure_run(data: Any, *, strict: bool = False) -> Run | list[Finding]:
     """Load `data` as a run, or return the schema findings that prevent it.
 
-    A run's documented but unmodelled keys (model, tools, ...) are always read past;
-    only undocumented ones are reported, when `strict`.
+    A run's documented but unmodelled keys (model, tools, ...) are carried in its
+    ``extra``; only undocumented ones are reported, when `strict`.
     """
     return _structure(Run, data, strict)
 

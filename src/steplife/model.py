@@ -14,8 +14,8 @@ in `steplife.Rules`, and JSON in `steplife.from_dict`/`steplife.to_dict`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Final, Literal, TypeAlias
+from collections.abc import Iterator, Mapping
+from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
@@ -142,12 +142,54 @@ RUN_STAMPS: Final[Mapping[str, str]] = {"in_progress": "started_at", **RUN_END_S
 """Each run status a move stamps -> its field (``started_at`` again on every resumption)."""
 
 
+class _NoExtra(Mapping[str, Any]):
+    """An empty, read-only mapping that copies and pickles as itself."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> Any:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __copy__(self) -> _NoExtra:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _NoExtra:
+        return self
+
+    def __reduce__(self) -> str:
+        return "NO_EXTRA"  # pickled by name: it loads as this very object
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+NO_EXTRA: Final[Mapping[str, Any]] = _NoExtra()
+"""The ``extra`` of a record that has none: shared and read-only, so it costs no memory."""
+
+
+def _extra() -> Any:
+    """The ``extra`` field of every record: the keys the API sent that it does not model.
+
+    They are kept as they came and written back after the modelled keys, so a record
+    loses nothing of what was read; rules never read them. Not shown in ``repr``. To
+    add keys, assign a new mapping (the default one is read-only).
+    """
+    return attrs.field(default=NO_EXTRA, kw_only=True, repr=False)
+
+
 @attrs.define(kw_only=True)
 class LastError:
     """Why a step failed: ``{"code", "message"}``."""
 
     code: str
     message: str
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -157,6 +199,7 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    extra: Mapping[str, Any] = _extra()
 
     @classmethod
     def of(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
@@ -173,6 +216,7 @@ class MessageCreation:
     """The message a ``message_creation`` step created."""
 
     message_id: str
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -181,6 +225,7 @@ class MessageCreationDetails:
 
     type: Literal["message_creation"] = "message_creation"
     message_creation: MessageCreation
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -189,6 +234,7 @@ class CodeInterpreterLogs:
 
     type: Literal["logs"] = "logs"
     logs: str
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -196,6 +242,7 @@ class ImageFile:
     """A file the code interpreter produced."""
 
     file_id: str
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -204,6 +251,7 @@ class CodeInterpreterImage:
 
     type: Literal["image"] = "image"
     image: ImageFile
+    extra: Mapping[str, Any] = _extra()
 
 
 CodeInterpreterOutput: TypeAlias = CodeInterpreterLogs | CodeInterpreterImage
@@ -216,6 +264,7 @@ class CodeInterpreter:
 
     input: str
     outputs: list[CodeInterpreterOutput] = attrs.Factory(list)
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -225,6 +274,7 @@ class CodeInterpreterToolCall:
     id: str
     type: Literal["code_interpreter"] = "code_interpreter"
     code_interpreter: CodeInterpreter
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -233,6 +283,7 @@ class FileSearchRankingOptions:
 
     ranker: str
     score_threshold: float
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -241,6 +292,7 @@ class FileSearchResultContent:
 
     type: Literal["text"] | None = None
     text: str | None = None
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -251,6 +303,7 @@ class FileSearchResult:
     file_name: str
     score: float
     content: list[FileSearchResultContent] | None = None
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -259,6 +312,7 @@ class FileSearch:
 
     ranking_options: FileSearchRankingOptions | None = None
     results: list[FileSearchResult] | None = None
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -268,6 +322,7 @@ class FileSearchToolCall:
     id: str
     type: Literal["file_search"] = "file_search"
     file_search: FileSearch = attrs.Factory(FileSearch)
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -277,6 +332,7 @@ class Function:
     name: str
     arguments: str
     output: str | None = None
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -286,6 +342,7 @@ class FunctionToolCall:
     id: str
     type: Literal["function"] = "function"
     function: Function
+    extra: Mapping[str, Any] = _extra()
 
 
 ToolCall: TypeAlias = CodeInterpreterToolCall | FileSearchToolCall | FunctionToolCall
@@ -298,6 +355,7 @@ class ToolCallsDetails:
 
     type: Literal["tool_calls"] = "tool_calls"
     tool_calls: list[ToolCall] = attrs.Factory(list)
+    extra: Mapping[str, Any] = _extra()
 
 
 StepDetails: TypeAlias = MessageCreationDetails | ToolCallsDetails
@@ -329,6 +387,7 @@ class RunStep:
     step_details: StepDetails
     usage: Usage | None = None
     metadata: Metadata | None = None
+    extra: Mapping[str, Any] = _extra()
 
     @property
     def is_terminal(self) -> bool:
@@ -342,6 +401,7 @@ class RequiredFunction:
 
     name: str
     arguments: str
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -351,6 +411,7 @@ class RequiredToolCall:
     id: str
     type: str = "function"
     function: RequiredFunction
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -358,6 +419,7 @@ class SubmitToolOutputs:
     """The tool calls whose outputs the run waits for."""
 
     tool_calls: list[RequiredToolCall] = attrs.Factory(list)
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -366,6 +428,7 @@ class RequiredAction:
 
     type: str = "submit_tool_outputs"
     submit_tool_outputs: SubmitToolOutputs | None = None
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -373,6 +436,7 @@ class IncompleteDetails:
     """Why a run ended ``incomplete`` (``max_completion_tokens`` or ``max_prompt_tokens``)."""
 
     reason: str | None = None
+    extra: Mapping[str, Any] = _extra()
 
 
 @attrs.define(kw_only=True)
@@ -380,8 +444,8 @@ class Run:
     """A ``thread.run`` object: the fields that decide its lifecycle and its steps'.
 
     The API's run carries more (model, instructions, tools, ...); steplife reads
-    these fields, tolerates the others and does not write them back. Build one with
-    `RunLifecycle.create` or load one with `steplife.from_dict`.
+    these fields and carries the others in ``extra``, written back as read. Build
+    one with `RunLifecycle.create` or load one with `steplife.from_dict`.
     """
 
     id: str
@@ -399,6 +463,7 @@ class Run:
     last_error: LastError | None = None
     incomplete_details: IncompleteDetails | None = None
     usage: Usage | None = None
+    extra: Mapping[str, Any] = _extra()
 
     @property
     def is_terminal(self) -> bool:
