@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import re
 
 import attrs
@@ -137,3 +139,21 @@ def test_all_is_sorted_and_every_name_is_exported() -> None:
 def test_version_is_a_release_string() -> None:
     """``__version__`` is a dotted release number."""
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", steplife.__version__)
+
+
+def test_a_record_without_unknown_keys_shares_one_empty_read_only_extra() -> None:
+    """No memory per record: the default ``extra`` is one shared object, equal to ``{}``,
+    that copies and pickles as itself and cannot be written to."""
+    first, second = make_step(), make_step()
+    shared = first.extra
+
+    assert shared is second.extra
+    assert ({} == shared, shared == {}, shared != {"a": 1}, len(shared)) == (True, True, True, 0)
+    assert shared is copy.copy(shared) is copy.deepcopy(shared)
+    assert shared is pickle.loads(pickle.dumps(shared))
+    assert pickle.loads(pickle.dumps(first)) == first
+    with pytest.raises(TypeError):
+        shared["a"] = 1
+    with pytest.raises(TypeError):
+        hash(shared)
+    assert "{}" == repr(shared)

@@ -160,7 +160,7 @@ class StepBook:
             live is None
             or live.details is not None
             or not _is_snapshot_of(data, live.step)
-            or _extra(data) != live.step.extra
+            or not _same_extra(data, live.step)
         ):
             return None
         return live
@@ -410,6 +410,12 @@ def _is_snapshot_of(data: dict[str, Any], step: RunStep) -> bool:
         )
     except KeyError:
         return False  # a key is missing: the loader will say which
+
+
+def _same_extra(data: dict[str, Any], step: RunStep) -> bool:
+    """Whether `data` has exactly the unknown keys `step` carries (usually none)."""
+    sent = _extra(data)
+    return sent is step.extra or sent == step.extra
 
 
 def _extra(data: dict[str, Any]) -> Mapping[str, Any]:
