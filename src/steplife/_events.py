@@ -27,6 +27,7 @@ __all__ = [
     "Event",
     "Format",
     "detect_format",
+    "guarded",
     "open_input",
     "read_events",
     "read_jsonl",
@@ -241,7 +242,7 @@ def read_events(
     be read (a corrupt gzip file, say). An empty or all-blank input yields nothing.
     """
     shown = file or "input"
-    lines = _guarded(iter(stream), shown)
+    lines = guarded(iter(stream), shown)
     if fmt == "auto":
         head: list[bytes] = []
         for line in lines:
@@ -259,7 +260,7 @@ def read_events(
     yield from reader(lines, file)
 
 
-def _guarded(lines: Iterator[bytes], shown: str) -> Iterator[bytes]:
+def guarded(lines: Iterator[bytes], shown: str) -> Iterator[bytes]:
     """`lines`, with any failure to read turned into an `InputError` naming the input."""
     first = True
     while True:

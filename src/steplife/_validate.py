@@ -14,7 +14,8 @@ from typing import IO, Any
 
 import attrs
 
-from steplife._events import Format, open_input, read_events
+from steplife._documents import Document, InputFormat, check_document, split_document
+from steplife._events import guarded, open_input, read_events
 from steplife._findings import Finding, Severity
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife._tracker import Tracker
@@ -107,7 +108,7 @@ class Report:
 def validate_file(
     path: str,
     *,
-    fmt: Format = "auto",
+    fmt: InputFormat = "auto",
     rules: Rules = DEFAULT_RULES,
     strict: bool = False,
     require_terminal: bool = False,
@@ -115,8 +116,11 @@ def validate_file(
 ) -> FileReport:
     """Validate one input (a path, or ``-`` for stdin) and report what it found.
 
-    Never raises for bad input: an unreadable input comes back with `error` set.
-    In `strict` mode validation of the input stops at its first error.
+    An event stream (JSONL or SSE) is replayed; a JSON document (a step, a run, a
+    list page of them; ``auto`` tells it by its first line, ``json`` insists) has
+    each object checked with its record's rules. Never raises for bad input: an
+    unreadable input comes back with `error` set. In `strict` mode validation of the
+    input stops at its first error.
     """
     name = "<stdin>" if path == "-" else path
     tracker = Tracker(
@@ -126,7 +130,12 @@ def validate_file(
     try:
         with open_input(path) as raw:
             stream = wrap(raw, name) if wrap is not None else raw
-            tracker.consume(read_events(stream, name, fmt))
+            lines = guarded(iter(stream), name)
+            if fmt in ("auto", "json"):
+                document, lines = split_document(lines, forced=fmt == "json")
+                if document is not None:
+                    return _document_report(document, name, rules, strict)
+            tracker.consume(read_events(lines, name, "auto" if fmt == "json" else fmt))
     except InputError as exc:
         return FileReport(
             file=name,
@@ -153,6 +162,17 @@ def validate_file(
         findings=tuple(tracker.findings),
         run_statuses=dict(tracker.run_statuses),
         steps_per_run=dict(sorted(tracker.steps_per_run.items())),
+    )
+
+
+def _document_report(document: Document, name: str, rules: Rules, strict: bool) -> FileReport:
+    checked = check_document(document, name, rules, strict=strict)
+    return FileReport(
+        file=name,
+        events=checked.objects,
+        statuses=checked.step_statuses,
+        findings=checked.findings,
+        run_statuses=checked.run_statuses,
     )
 
 

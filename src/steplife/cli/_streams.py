@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from steplife._diagram import DIAGRAMS
+from steplife._documents import INPUT_FORMATS
 from steplife._events import open_input, read_events
 from steplife._findings import Severity
 from steplife._rules import CATALOGUE
@@ -44,15 +45,17 @@ REPORT_SCHEMA_VERSION: Final = 1
 _BAR_WIDTH: Final = 20
 
 
-def _add_stream_options(parser: argparse.ArgumentParser) -> None:
+def _add_stream_options(
+    parser: argparse.ArgumentParser, formats: tuple[str, ...] = ("auto", "jsonl", "sse")
+) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="captures to read; - for stdin")
-    parser.add_argument("--format", choices=("auto", "jsonl", "sse"), default="auto")
+    parser.add_argument("--format", choices=formats, default="auto")
 
 
 def register(commands: Any) -> None:
     """Add ``validate``, ``replay``, ``diagram`` and ``rules`` to the command's `commands`."""
     validate = commands.add_parser("validate", help="validate recorded event streams")
-    _add_stream_options(validate)
+    _add_stream_options(validate, INPUT_FORMATS)
     add_rule_options(validate)
     validate.add_argument(
         "--strict", action="store_true", help="stop each input at its first error"
