@@ -11,9 +11,10 @@ change state. Checks of a step against its run are `RunBook`'s.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter, deque
-from collections.abc import Mapping
-from typing import Any, Final, NamedTuple, TypeAlias
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
@@ -24,7 +25,18 @@ from steplife._wire import structure, structure_as, to_dict, unstructure
 from steplife.errors import InvalidRecordError
 from steplife.model import NO_EXTRA, STATUSES, STEP_TYPES, RunStep, StepStatus, StepType
 
-__all__ = ["STEP_EVENT_KINDS", "STEP_PREFIX", "TERMINAL_KINDS", "LiveStep", "Seen", "StepBook"]
+__all__ = [
+    "ENDED",
+    "LIVE",
+    "NEW",
+    "STEP_EVENT_KINDS",
+    "STEP_PREFIX",
+    "TERMINAL_KINDS",
+    "TWICE",
+    "LiveStep",
+    "Seen",
+    "StepBook",
+]
 
 STEP_PREFIX: Final = "thread.run.step."
 TERMINAL_KINDS: Final = frozenset(
@@ -54,10 +66,8 @@ class LiveStep:
     details: dict[str, Any] | None = None
     """The merged step_details (the SDK's plain dicts), once a delta arrived."""
     latest_stamp: int = 0
-    # Where its last event was: three slots cost less than a tuple kept for each step.
-    file: str | None = None
-    line: int = 0
-    index: int = 0
+    where: Where = (None, 0, 0)
+    """Where its last event was (the event's own tuple: setting it allocates nothing)."""
     run: RunState | None = None
     """Its run, once a run event of it was seen."""
     first_identity: Identity | None = None
@@ -67,28 +77,25 @@ class LiveStep:
     """
 
     @property
-    def where(self) -> Where:
-        """Where its last event was: file, line and index."""
-        return (self.file, self.line, self.index)
-
-    @where.setter
-    def where(self, where: Where) -> None:
-        self.file, self.line, self.index = where
-
-    @property
     def identity(self) -> Identity:
         """Its run, thread, assistant, type and created_at, as first seen."""
         return self.first_identity or _identity(self.step)
 
 
-class Seen(NamedTuple):
-    """What a step's snapshot event finds in the book, with the problems it shows."""
+Seen: TypeAlias = Literal["new", "live", "ended", "twice"]
+"""What a step's snapshot event finds in the book (plain strings: an enum's members
+are slower to read, and this is read on every snapshot event)."""
+NEW: Final = "new"
+"""Never seen (or forgotten): the event starts it."""
+LIVE: Final = "live"
+"""In progress: the event carries a later snapshot."""
+ENDED: Final = "ended"
+"""Ended already: the event comes too late."""
+TWICE: Final = "twice"
+"""In progress, and the event says it was created."""
 
-    problems: list[Problem]
-    live: LiveStep | None = None
-    """The step's record, when it is in progress."""
-    new: bool = False
-    """Whether the step was never seen (or forgotten): the event starts it."""
+
+_NO_PROBLEMS: Final[Sequence[Problem]] = ()
 
 
 def _identity(step: RunStep) -> Identity:
@@ -167,34 +174,41 @@ class StepBook:
 
     # -- checks on a step event (read only) --------------------------------------
 
-    def check_snapshot(self, step: RunStep, name: str, kind: str) -> Seen:
-        """What the snapshot event `name` (of `kind`) carrying `step` finds and breaks.
+    def seen(self, step_id: str, kind: str) -> Seen:
+        """What a snapshot event of `kind` for `step_id` finds in the book."""
+        if step_id in self.ended:
+            return ENDED
+        if step_id not in self.live:
+            return NEW
+        return TWICE if kind == "created" else LIVE
+
+    def check_snapshot(self, step: RunStep, name: str, kind: str, seen: Seen) -> Sequence[Problem]:
+        """What the snapshot event `name` (of `kind`) carrying `step` breaks, as `seen`.
 
         Only the checks of the event's name and of the step's past in this input;
-        a known live step's are `check_known`'s.
+        a live step's later snapshot is `check_known`'s.
         """
+        expected = "in_progress" if kind == "created" or kind == "in_progress" else kind
+        usual = seen == LIVE or (seen == NEW and kind == "created")
+        if usual and step.status == expected:
+            return _NO_PROBLEMS  # no list to build
         problems: list[Problem] = []
         step_id = step.id
-        expected = "in_progress" if kind in ("created", "in_progress") else kind
         if step.status != expected:
             message = f"{name} carries status {step.status!r}, expected {expected!r}"
             problems.append(Problem("status-mismatch", message, step_id))
-        if step_id in self.ended:
+        if seen == ENDED:
             if kind == "created":
                 problems.append(_duplicate(step_id))
             else:
                 problems.append(self._after_terminal(name, step_id))
-            return Seen(problems)
-        live = self.live.get(step_id)
-        if live is None:
+        elif seen == NEW:
             if kind != "created":
                 message = f"{name} for step {step_id!r}, never created in this input: adopted"
                 problems.append(Problem("adopted-step", message, step_id))
-            return Seen(problems, new=True)
-        if kind == "created":
+        elif seen == TWICE:
             problems.append(_duplicate(step_id))
-            return Seen(problems)
-        return Seen(problems, live)
+        return problems
 
     @staticmethod
     def check_known(
@@ -202,12 +216,18 @@ class StepBook:
     ) -> list[Problem]:
         """What a later snapshot `step` (loaded from `data`) of the live step breaks."""
         problems: list[Problem] = []
-        identity = _identity(step)
-        first = live.identity
-        if identity != first:
+        known = live.step if live.first_identity is None else None
+        if (
+            known is None
+            or step.run_id != known.run_id
+            or step.thread_id != known.thread_id
+            or step.assistant_id != known.assistant_id
+            or step.type != known.type
+            or step.created_at != known.created_at
+        ) and (identity := _identity(step)) != (created := live.identity):
             changed = [
                 f"{field} {before!r} -> {after!r}"
-                for field, before, after in zip(_IDENTITY_FIELDS, first, identity, strict=True)
+                for field, before, after in zip(_IDENTITY_FIELDS, created, identity, strict=True)
                 if before != after
             ]
             problems.append(Problem("identity-changed", f"{name}: {', '.join(changed)}", step.id))
@@ -216,7 +236,7 @@ class StepBook:
         if earliest is not None and step.created_at <= earliest < live.latest_stamp:
             message = f"{name}: stamp {earliest} is earlier than {live.latest_stamp}, already seen"
             problems.append(Problem("time-travel", message, step.id))
-        if kind in TERMINAL_KINDS and live.details is not None:
+        if live.details is not None and kind in TERMINAL_KINDS:
             # The payload's own JSON: it loaded as `step`, so it is well formed.
             diverged = _diverged(live.details, data["step_details"], "step_details")
             if diverged:
@@ -226,11 +246,11 @@ class StepBook:
 
     def check_delta(
         self, name: str, data: Any
-    ) -> tuple[LiveStep | None, dict[str, Any] | None, list[Problem]]:
+    ) -> tuple[LiveStep | None, dict[str, Any] | None, Sequence[Problem]]:
         """The live step a delta event is for, its step_details, and what it breaks.
 
-        Only what the delta says of itself and of its step's past; its details'
-        type is `check_details`'s, once its run had its say.
+        With no live step, the problems say why; with one, they can only be a
+        ``delta-type-mismatch`` (to note after what its run says of the event).
         """
         step_id, details, problem = _read_delta(data)
         if problem is not None:
@@ -243,16 +263,13 @@ class StepBook:
         if live is None:
             message = f"{name} for step {step_id!r}, never seen before"
             return None, None, [Problem("unknown-step", message, step_id)]
-        return live, details, []
-
-    @staticmethod
-    def check_details(live: LiveStep, details: dict[str, Any]) -> Problem | None:
-        """A ``delta-type-mismatch`` when a delta's step_details are of another type."""
+        if details is None:
+            return live, None, _NO_PROBLEMS
         delta_type = details.get("type")
         if delta_type is None or delta_type == live.step.type:
-            return None
+            return live, details, _NO_PROBLEMS
         message = f"delta step_details.type is {delta_type!r} but the step is {live.step.type!r}"
-        return Problem("delta-type-mismatch", message, live.step.id)
+        return live, details, [Problem("delta-type-mismatch", message, step_id)]
 
     def _after_terminal(self, name: str, step_id: str) -> Problem:
         message = f"{name} for step {step_id!r}, which already ended {self.ended[step_id]}"
@@ -260,13 +277,10 @@ class StepBook:
 
     # -- changes (only once the event is accepted) -------------------------------
 
-    def adopt(
-        self, step: RunStep, data: dict[str, Any], run: RunState | None, where: Where
-    ) -> None:
-        """Start following `step` (loaded from `data`), of `run` when it was seen."""
+    def adopt(self, step: RunStep, run: RunState | None, where: Where) -> None:
+        """Start following `step`, of `run` when it was seen."""
         _share_constants(step)
-        file, line, index = where
-        live = LiveStep(step, None, _latest(step), file, line, index, run, None)
+        live = LiveStep(step, None, _latest(step), where, run)
         self.live[step.id] = live
         by_run = self.by_run
         if by_run is not None:
@@ -278,8 +292,8 @@ class StepBook:
             group[step.id] = live
 
     @staticmethod
-    def advance(live: LiveStep, step: RunStep, data: dict[str, Any], where: Where) -> None:
-        """Take the ``in_progress`` snapshot `step` (loaded from `data`) as the latest."""
+    def advance(live: LiveStep, step: RunStep, where: Where) -> None:
+        """Take the ``in_progress`` snapshot `step` as the live step's latest."""
         live.where = where
         live.latest_stamp = max(live.latest_stamp, _latest(step))
         if live.details is None:
@@ -313,7 +327,9 @@ class StepBook:
         del self.live[step_id]
         by_run = self.by_run
         if by_run is not None:
-            run_id = live.identity[0]  # the run it was indexed under
+            # The run it was indexed under: the one it was created in.
+            first = live.first_identity
+            run_id = live.step.run_id if first is None else first[0]
             group = by_run[run_id]
             del group[step_id]
             if not group:
@@ -389,6 +405,9 @@ _PLAIN_FIELDS: Final = (
 )
 
 
+_sent_plain: Final = operator.itemgetter(*_PLAIN_FIELDS)
+_plain: Final = operator.attrgetter(*_PLAIN_FIELDS)
+
 # Every key of a step's JSON: a payload that loaded has each of them.
 _WIRE_KEYS: Final = frozenset((*_PLAIN_FIELDS, "last_error", "usage", "step_details"))
 
@@ -400,12 +419,16 @@ def _is_snapshot_of(data: dict[str, Any], step: RunStep) -> bool:
     skipped only when it cannot differ from the record in anything the checks read.
     """
     try:
-        for field in _PLAIN_FIELDS:
-            if data[field] != getattr(step, field):
-                return False
+        if _sent_plain(data) != _plain(step):  # one comparison of two tuples, in C
+            return False
+        last_error, usage = step.last_error, step.usage
         return (
-            _same_record(data["last_error"], step.last_error)
-            and _same_record(data["usage"], step.usage)
+            (
+                data["last_error"] is None
+                if last_error is None
+                else _same(data["last_error"], last_error)
+            )
+            and (data["usage"] is None if usage is None else _same(data["usage"], usage))
             and data["step_details"] == unstructure(step.step_details)
         )
     except KeyError:
@@ -425,9 +448,7 @@ def _extra(data: dict[str, Any]) -> Mapping[str, Any]:
     return {key: value for key, value in data.items() if key not in _WIRE_KEYS}
 
 
-def _same_record(sent: Any, record: object) -> bool:
-    if record is None:
-        return sent is None
+def _same(sent: Any, record: object) -> bool:
     return sent is not None and sent == unstructure(record)
 
 
@@ -471,8 +492,8 @@ def _diverged(accumulated: Any, final: Any, path: str) -> str | None:
     The final snapshot may add what deltas never carry (a function's output, file
     search results), so only values the deltas did set are compared.
     """
-    if accumulated is None:
-        return None
+    if accumulated is None or accumulated == final:
+        return None  # equal all through (a comparison in C): nothing to walk
     if type(accumulated) is dict:
         if type(final) is not dict:
             return path

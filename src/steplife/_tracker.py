@@ -20,7 +20,15 @@ from steplife._events import Event
 from steplife._findings import Finding, Severity
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX, Problem, RunBook, RunState
-from steplife._steps import STEP_EVENT_KINDS, STEP_PREFIX, TERMINAL_KINDS, StepBook, Where
+from steplife._steps import (
+    LIVE,
+    NEW,
+    STEP_EVENT_KINDS,
+    STEP_PREFIX,
+    TERMINAL_KINDS,
+    StepBook,
+    Where,
+)
 from steplife._wire import structure, structure_run
 from steplife.errors import StreamError
 from steplife.model import Run, RunStep
@@ -284,29 +292,34 @@ class Tracker:
                         return
                 live.where = self._where
                 return
-        step = self._load(name, data)
-        if step is None:
+        step = structure(data)
+        if isinstance(step, list):
+            self._malformed(name, data, step)
             return
+        seen = steps.seen(step.id, kind)
         for finding in self.rules.check(step):
             self._pending.append(self._locate(finding))
-        seen = steps.check_snapshot(step, name, kind)
-        self._report(seen.problems)
-        if seen.new:
-            self._new_step(step, data, kind)
+        problems = steps.check_snapshot(step, name, kind, seen)
+        if problems:
+            self._report(problems)
+        if seen == NEW:
+            self._new_step(step, kind)
             return
-        live = seen.live
-        if live is None:
+        if seen != LIVE:
             return  # it ended before, or was created twice: nothing to change
+        live = steps.live[step.id]
         if live.run is not None and live.run.run.status != "in_progress":
             self._cross(live.run, step, step.id, kind, new=False)
-        self._report(steps.check_known(live, step, data, name, kind))
+        problems = steps.check_known(live, step, data, name, kind)
+        if problems:
+            self._report(problems)
         if self._failed():
             return
         if kind == "in_progress":
             # A payload with another status was reported above; it does not replace
             # the step, which is still in progress as far as the lifecycle goes.
             if step.status == "in_progress":
-                steps.advance(live, step, data, self._where)
+                steps.advance(live, step, self._where)
             return
         # The rules already ran on the payload, and the machine moves an in_progress
         # step to the status this event names (`TERMINAL_KINDS` is read off it): the
@@ -314,22 +327,18 @@ class Tracker:
         steps.drop(live)
         self._finish(step, live.run)
 
-    def _load(self, name: str, data: Any) -> RunStep | None:
-        """The step `data` holds, or None when it is malformed (noted)."""
-        result = structure(data)
-        if not isinstance(result, list):
-            return result
+    def _malformed(self, name: str, data: Any, problems: list[Finding]) -> None:
+        """Note why `data`, the payload of the step event `name`, loads as no step."""
         step_id = _str(data.get("id")) if type(data) is dict else None
-        for problem in result:
+        for problem in problems:
             self._note(
                 "malformed-event",
                 self._label(name, problem.message),
                 step_id,
                 path=f"data.{problem.path}" if problem.path else "data",
             )
-        return None
 
-    def _new_step(self, step: RunStep, data: dict[str, Any], kind: str) -> None:
+    def _new_step(self, step: RunStep, kind: str) -> None:
         """Start following `step`, never seen before, unless its run refuses it."""
         state = None if self._runs is None else self._runs.states.get(step.run_id)
         if state is not None:
@@ -350,7 +359,7 @@ class Tracker:
         if kind in TERMINAL_KINDS:
             self._finish(step, state)  # adopted already ended: nothing to move
         else:
-            self._steps.adopt(step, data, state, self._where)
+            self._steps.adopt(step, state, self._where)
 
     def _finish(self, step: RunStep, run: RunState | None) -> None:
         # The terminal payload is the truth the API sent: it becomes the snapshot.
@@ -368,13 +377,10 @@ class Tracker:
             return
         if live.run is not None and live.run.run.status != "in_progress":
             self._cross(live.run, None, live.step.id, "delta", new=False)
-        if details is None:
+        if problems:
+            self._report(problems)  # its details are of another type: not merged
             return
-        mismatch = steps.check_details(live, details)
-        if mismatch is not None:
-            self._report((mismatch,))
-            return
-        if self._failed():
+        if details is None or self._failed():
             return
         problem = steps.merge(live, details, name, self._where)
         if problem is not None:
