@@ -410,6 +410,7 @@ _plain: Final = operator.attrgetter(*_PLAIN_FIELDS)
 
 # Every key of a step's JSON: a payload that loaded has each of them.
 _WIRE_KEYS: Final = frozenset((*_PLAIN_FIELDS, "last_error", "usage", "step_details"))
+_WIRE_KEY_COUNT: Final = len(_WIRE_KEYS)
 
 
 def _is_snapshot_of(data: dict[str, Any], step: RunStep) -> bool:
@@ -436,7 +437,13 @@ def _is_snapshot_of(data: dict[str, Any], step: RunStep) -> bool:
 
 
 def _same_extra(data: dict[str, Any], step: RunStep) -> bool:
-    """Whether `data` has exactly the unknown keys `step` carries (usually none)."""
+    """Whether `data` has exactly the unknown keys `step` carries (usually none).
+
+    For a `data` known to hold every key of a step (`_is_snapshot_of` read them all).
+    """
+    if len(data) == _WIRE_KEY_COUNT:
+        # Nothing but the step's own keys (the usual payload): no set to build.
+        return step.extra is NO_EXTRA or not step.extra
     sent = _extra(data)
     return sent is step.extra or sent == step.extra
 
