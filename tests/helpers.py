@@ -190,7 +190,7 @@ def real_step_snapshots() -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-UNLOADABLE_SNAPSHOT = "simple-openai/threads_runssteps_getunknown_tool.json#0"
+UNKNOWN_TOOL_SNAPSHOT = "simple-openai/threads_runssteps_getunknown_tool.json#0"
 """The one real step steplife refuses: hand-edited to hold a ``browser`` tool call."""
 
 

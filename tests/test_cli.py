@@ -19,6 +19,7 @@ from helpers import WIRE_ORDER
 from steplife import CATALOGUE, RunStep, __version__, from_json
 from steplife._diagram import DIAGRAMS
 from steplife.cli import main
+from steplife.model import FunctionToolCall
 from streams import (
     BROKEN_EXAMPLE,
     DONE,
@@ -525,8 +526,9 @@ def test_replay_writes_one_wire_json_step_per_line(steplife: Any, tmp_path: Path
     assert {"expires_at"} == {k for line in lines for k in json.loads(line)} - set(WIRE_ORDER)
     tool = steps[0].step_details
     assert tool.type == "tool_calls"
-    assert tool.tool_calls[0].type == "function"
-    assert tool.tool_calls[0].function.output is not None
+    call = tool.tool_calls[0]
+    assert isinstance(call, FunctionToolCall)
+    assert call.function.output is not None
 
 
 def test_replay_to_stdout_writes_steps_still_in_progress_last(

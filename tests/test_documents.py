@@ -198,9 +198,9 @@ def test_validate_reads_a_list_page_from_the_command(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not REAL_FIXTURES.exists(), reason="real fixtures folder is absent")
 def test_every_real_get_and_list_response_is_read_as_a_document() -> None:
-    """The real get and list responses give no malformed-event: each object is checked.
+    """The real get and list responses give no error: each object is checked and loads.
 
-    The only error left is the capture's hand-edited ``browser`` tool call.
+    The hand-edited ``browser`` tool call loads as what it is, with a warning.
     """
     folder = require_real_fixtures()
     responses = [
@@ -213,6 +213,5 @@ def test_every_real_get_and_list_response_is_read_as_a_document() -> None:
     reports = [validate_file(str(path)) for path in responses]
 
     assert [] == [f for r in reports for f in r.findings if f.rule == "malformed-event"]
-    errors = [f.message for r in reports for f in r.findings if f.is_error]
-    assert all("'browser'" in message for message in errors), errors
+    assert [] == [f.message for r in reports for f in r.findings if f.is_error]
     assert sum(r.events for r in reports) >= 50

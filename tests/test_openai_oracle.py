@@ -10,7 +10,7 @@ from hypothesis import given
 from openai.types.beta.threads.runs import RunStep as SdkRunStep
 
 from helpers import (
-    UNLOADABLE_SNAPSHOT,
+    UNKNOWN_TOOL_SNAPSHOT,
     real_snapshot_params,
     real_step_snapshots,
     require_real_fixtures,
@@ -19,7 +19,7 @@ from steplife import RunStep, from_dict, parse, to_dict
 from strategies import run_steps
 
 HYPHEN_RANKER_SNAPSHOT = "simple-openai/threads_runssteps_delta.txt#2"
-SDK_REJECTED = frozenset({HYPHEN_RANKER_SNAPSHOT, UNLOADABLE_SNAPSHOT})
+SDK_REJECTED = frozenset({HYPHEN_RANKER_SNAPSHOT, UNKNOWN_TOOL_SNAPSHOT})
 """The two real steps the SDK refuses (SOURCES.md, sanity check)."""
 
 

@@ -108,10 +108,14 @@ def unwrapped(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return strategy
 
 
+NO_SDK_MODEL = frozenset({steplife.model.UnknownToolCall})
+"""Records the SDK has no model of: its tool-call union refuses an undocumented type."""
+
+
 def test_every_record_type_is_registered() -> None:
     """Every attrs record steplife exports has a strategy behind ``st.from_type``."""
     assert set(RECORDS) == set(REGISTERED)
-    assert set(RECORDS) == set(SDK_TYPE)
+    assert set(RECORDS) == set(SDK_TYPE) | NO_SDK_MODEL
 
 
 COMPOSITES = (RunStep, Run, steplife.model.Usage)
@@ -129,7 +133,9 @@ def test_from_type_resolves_to_the_toolkit_strategy(cls: type) -> None:
     assert expected == actual
 
 
-@pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
+@pytest.mark.parametrize(
+    "cls", [cls for cls in RECORDS if cls in SDK_TYPE], ids=lambda cls: cls.__name__
+)
 @given(data=st.data())
 def test_from_type_values_are_accepted_by_the_official_sdk(cls: type, data: Any) -> None:
     """Every value ``st.from_type`` draws loads as the SDK's model of the same object."""
@@ -164,7 +170,8 @@ def test_the_unions_resolve_through_their_members(call: Any, details: Any) -> No
         call,
         steplife.model.FunctionToolCall
         | steplife.model.CodeInterpreterToolCall
-        | steplife.model.FileSearchToolCall,
+        | steplife.model.FileSearchToolCall
+        | steplife.model.UnknownToolCall,
     )
     assert details.type in ("message_creation", "tool_calls")
 

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import (
     CREATED,
-    UNLOADABLE_SNAPSHOT,
+    UNKNOWN_TOOL_SNAPSHOT,
     WIRE_ORDER,
     finished,
     lost,
@@ -49,6 +49,7 @@ from steplife.model import (
     ImageFile,
     ToolCall,
     ToolCallsDetails,
+    UnknownToolCall,
 )
 
 NULLABLE = [
@@ -555,10 +556,10 @@ BAD_ENUMS: list[Any] = [
     ),
     pytest.param(
         ["step_details", "tool_calls", 0, "type"],
-        "browser",
-        "step_details.tool_calls[0]: type is 'browser', expected one of "
+        5,
+        "step_details.tool_calls[0]: type is 5, expected one of "
         "'code_interpreter', 'file_search', 'function'",
-        id="tool-type",
+        id="tool-type-number",
     ),
     pytest.param(
         ["step_details", "tool_calls", 0, "type"],
@@ -778,9 +779,7 @@ def key_orders(value: Any, path: str = "$") -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.parametrize(
-    ("label", "data"), real_snapshot_params(exclude=frozenset({UNLOADABLE_SNAPSHOT}))
-)
+@pytest.mark.parametrize(("label", "data"), real_snapshot_params())
 def test_real_snapshot_key_order_is_kept(label: str, data: dict[str, Any]) -> None:
     """For every real step, steplife writes back every key of the capture, in order.
 
@@ -813,16 +812,12 @@ def test_every_real_snapshot_is_found() -> None:
 
 @pytest.mark.parametrize(("label", "data"), real_snapshot_params())
 def test_every_real_snapshot_loads_without_error(label: str, data: dict[str, Any]) -> None:
-    """Live data has no error, except the hand-edited unknown ``browser`` tool call."""
+    """Live data has no error; the unknown ``browser`` tool call loads with a warning."""
     parsed = parse(data)
 
-    if label == UNLOADABLE_SNAPSHOT:
-        expected = [
-            "step_details.tool_calls[1]: type is 'browser', expected one of "
-            "'code_interpreter', 'file_search', 'function'"
-        ]
+    if label == UNKNOWN_TOOL_SNAPSHOT:
+        expected = ["undocumented value: step_details.tool_calls[1].type 'browser'"]
         assert expected == [f.message for f in parsed.findings]
-        return
     no_errors: list[Finding] = []
     assert no_errors == [f for f in parsed.findings if f.is_error]
     assert parsed.record is not None
@@ -856,3 +851,30 @@ def test_to_json_of_a_record_set_in_python_raises_a_steplife_error() -> None:
     with pytest.raises(InvalidRecordError, match="cannot be written as JSON") as caught:
         to_json(step)
     assert [f.path for f in caught.value.findings] == ["id"]
+
+
+def test_an_undocumented_tool_call_type_loads_as_what_it_is() -> None:
+    """The tool-call type is an open set: ``browser`` loads whole, with a warning."""
+    data = wire()
+    data["step_details"]["tool_calls"].append(
+        {"id": "call_b", "type": "browser", "browser": {"url": "https://example.com"}}
+    )
+
+    parsed = parse(data, RunStep)
+
+    assert parsed.ok
+    assert ["unknown-value"] == [f.rule for f in parsed.findings]
+    assert parsed.record is not None
+    assert data == to_dict(parsed.record)
+    details = parsed.record.step_details
+    assert isinstance(details, ToolCallsDetails)
+    expected = UnknownToolCall(
+        id="call_b", type="browser", extra={"browser": {"url": "https://example.com"}}
+    )
+    assert expected == details.tool_calls[1]
+
+
+def test_a_step_type_outside_its_set_is_still_an_error() -> None:
+    """Values that decide the lifecycle are a closed set: the step's type is not open."""
+    with pytest.raises(InvalidRecordError, match="type: 'browser' is not one of"):
+        from_dict(wire(type="browser"), RunStep)

@@ -27,6 +27,7 @@ from steplife.model import (
     FileSearchToolCall,
     Run,
     RunStep,
+    UnknownToolCall,
     Usage,
 )
 
@@ -203,7 +204,9 @@ def _unknown_value(step: RunStep) -> str | None:
         problems.append(f"last_error.code {step.last_error.code!r}")
     if step.step_details.type == "tool_calls":
         for i, call in enumerate(step.step_details.tool_calls):
-            if isinstance(call, FileSearchToolCall) and call.file_search.ranking_options:
+            if isinstance(call, UnknownToolCall):
+                problems.append(f"step_details.tool_calls[{i}].type {call.type!r}")
+            elif isinstance(call, FileSearchToolCall) and call.file_search.ranking_options:
                 ranker = call.file_search.ranking_options.ranker
                 if ranker not in RANKERS:
                     path = f"step_details.tool_calls[{i}].file_search.ranking_options.ranker"
@@ -417,7 +420,7 @@ _ALL_RULES: Final = (
     Rule(
         "unknown-value",
         W,
-        "closed string sets hold a documented value",
+        "open value sets (error codes, rankers, tool-call types) hold a documented value",
         _unknown_value,
         reads=_f("last_error", "step_details"),
     ),

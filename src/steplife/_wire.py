@@ -65,6 +65,7 @@ from steplife.model import (
     StepDetails,
     ToolCall,
     ToolCallsDetails,
+    UnknownToolCall,
 )
 
 __all__ = [
@@ -92,6 +93,8 @@ _UNIONS: Final[Mapping[Any, Mapping[str, type]]] = {
     },
     CodeInterpreterOutput: {"logs": CodeInterpreterLogs, "image": CodeInterpreterImage},
 }
+_OPEN_UNIONS: Final[Mapping[Any, type]] = {ToolCall: UnknownToolCall}
+"""The unions whose tag is an open set, and the record an undocumented tag loads as."""
 # Innermost first: cattrs binds the nested hooks when it generates a record's hook,
 # so a record registered before its children would write their nulls.
 _OMIT_IF_NULL: Final = (FileSearchResultContent, FileSearchResult, FileSearch)
@@ -213,8 +216,9 @@ def _structure_metadata(value: Any, _: type) -> Metadata:
 
 
 def _tagged_union(
-    converter: cattrs.Converter, variants: Mapping[str, type]
+    converter: cattrs.Converter, variants: Mapping[str, type], other: type | None
 ) -> Callable[[Any, Any], Any]:
+    """Structure a union by its ``type`` tag; an unknown string tag loads as `other`, if any."""
     expected = ", ".join(repr(tag) for tag in variants)
     hooks: dict[str, Callable[[Any, Any], Any]] = {}  # filled on first use: hooks are lazy
 
@@ -222,12 +226,12 @@ def _tagged_union(
         if type(value) is not dict:
             raise _WireTypeError(f"expected an object, got {_json_type(value)}")
         tag = value.get("type")
-        if type(tag) is not str or tag not in variants:
+        if type(tag) is not str or (tag not in variants and other is None):
             shown = "missing" if tag is None else repr(tag)
             raise _WireTypeError(f"type is {shown}, expected one of {expected}")
         hook = hooks.get(tag)
         if hook is None:
-            hook = hooks[tag] = converter.get_structure_hook(variants[tag])
+            hook = hooks[tag] = converter.get_structure_hook(variants.get(tag, other))
         return hook(value, None)
 
     return structure
@@ -550,7 +554,8 @@ def make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.Co
     # Unions and parametrised generics are not classes: match them by equality.
     converter.register_structure_hook_func(_equals(Metadata), _structure_metadata)
     for union, variants in _UNIONS.items():
-        converter.register_structure_hook_func(_equals(union), _tagged_union(converter, variants))
+        hook = _tagged_union(converter, variants, _OPEN_UNIONS.get(union))
+        converter.register_structure_hook_func(_equals(union), hook)
     converter.register_unstructure_hook_factory(attrs.has, _records_unstructure_hook(converter))
     return converter
 

@@ -55,6 +55,7 @@ __all__ = [
     "ToolCall",
     "ToolCallsDetails",
     "Trigger",
+    "UnknownToolCall",
     "Usage",
 ]
 
@@ -351,8 +352,24 @@ class FunctionToolCall:
     extra: Mapping[str, Any] = _extra()
 
 
-ToolCall: TypeAlias = CodeInterpreterToolCall | FileSearchToolCall | FunctionToolCall
-"""One tool call, tagged on ``type``."""
+@attrs.define(kw_only=True)
+class UnknownToolCall:
+    """A tool call of a type the API did not document (a live capture has ``browser``).
+
+    The tool-call type is an open set: it decides nothing in the lifecycle. Such a
+    call loads as what it is, its ``id`` and ``type``, with everything else kept in
+    ``extra`` and written back as read; the ``unknown-value`` rule warns about it.
+    """
+
+    id: str
+    type: str
+    extra: Mapping[str, Any] = _extra()
+
+
+ToolCall: TypeAlias = (
+    CodeInterpreterToolCall | FileSearchToolCall | FunctionToolCall | UnknownToolCall
+)
+"""One tool call, tagged on ``type``; a type the API did not document is an `UnknownToolCall`."""
 
 
 @attrs.define(kw_only=True)

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
         submit_tool_outputs,
         tool_calls,
         tool_calls_details,
+        unknown_tool_calls,
         usages,
     )
     from steplife.testing._streams import (
@@ -123,6 +124,7 @@ __all__ = [
     "to_jsonl_lines",
     "to_sse",
     "tool_calls",
+    "unknown_tool_calls",
     "tool_calls_details",
     "usages",
 ]

@@ -26,6 +26,7 @@ REGISTERED: Final[dict[type, str]] = {
     steplife.model.MessageCreationDetails: "message_creation_details",
     steplife.model.ToolCallsDetails: "tool_calls_details",
     steplife.model.FunctionToolCall: "function_tool_calls",
+    steplife.model.UnknownToolCall: "unknown_tool_calls",
     steplife.model.Function: "functions",
     steplife.model.CodeInterpreterToolCall: "code_interpreter_tool_calls",
     steplife.model.CodeInterpreter: "code_interpreters",

@@ -49,6 +49,7 @@ from steplife.model import (
     SubmitToolOutputs,
     ToolCall,
     ToolCallsDetails,
+    UnknownToolCall,
     Usage,
 )
 
@@ -66,6 +67,7 @@ __all__ = [
     "STEP_TYPES",
     "TERMINAL_STATUSES",
     "TOOL_CALL_TYPES",
+    "unknown_tool_calls",
     "code_interpreter_images",
     "code_interpreter_logs",
     "code_interpreter_outputs",
@@ -365,6 +367,28 @@ def functions(*, output: bool | None = None) -> st.SearchStrategy[Function]:
 def function_tool_calls(*, output: bool | None = None) -> st.SearchStrategy[FunctionToolCall]:
     """Function tool calls; `output` as for `functions`."""
     return st.builds(FunctionToolCall, id=ids("call"), function=functions(output=output))
+
+
+_UNKNOWN_TOOL_TYPES: Final = st.from_regex(r"[a-z][a-z_]{0,15}", fullmatch=True).filter(
+    lambda name: name not in TOOL_CALL_TYPES
+)
+
+
+def unknown_tool_calls() -> st.SearchStrategy[UnknownToolCall]:
+    """Tool calls of a type the API did not document, as an ``UnknownToolCall`` loads them.
+
+    The type is a lowercase name that is none of `TOOL_CALL_TYPES`; the call carries a
+    body under that name (``{"browser": {...}}``), kept in ``extra``. A step holding one
+    breaks only ``unknown-value``, a warning.
+    """
+    return _UNKNOWN_TOOL_TYPES.flatmap(
+        lambda name: st.builds(
+            UnknownToolCall,
+            id=ids("call"),
+            type=st.just(name),
+            extra=st.fixed_dictionaries({name: st.dictionaries(_texts, _texts, max_size=2)}),
+        )
+    )
 
 
 def tool_calls(
