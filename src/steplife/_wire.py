@@ -309,6 +309,10 @@ def _attribute_of(error: BaseException) -> str:
     return next((n.name for n in notes if isinstance(n, AttributeValidationNote)), "")
 
 
+_MISSING: Final = object()
+"""What a generated structure function reads for an absent nullable key."""
+
+
 def wire_fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
     """The fields of record `cls` that are keys on the wire, in the API's order (not `extra`)."""
     return tuple(f for f in attrs.fields(attrs.resolve_types(cls)) if f.name != "extra")
@@ -412,16 +416,21 @@ def _strict_records_hook(
         fields = wire_fields(cls)
         namespace["_known"] = frozenset(field.name for field in fields)
         namespace["_leftover"] = _leftover
-        namespace["_NO_EXTRA"] = NO_EXTRA
+        namespace["_MISSING"] = _MISSING
+        lines.append("    m = 0")  # how many nullable keys are missing
         for i, field in enumerate(fields):
             required = field.default is attrs.NOTHING or not _is_optional(field.type)
-            read = f"o[{field.name!r}]" if required else f"o.get({field.name!r})"
-            lines.append(f"    v{i} = {read}")
+            if required:
+                lines.append(f"    v{i} = o[{field.name!r}]")
+            else:
+                lines.append(f"    v{i} = o.get({field.name!r}, _MISSING)")
+                lines.append(f"    if v{i} is _MISSING: v{i} = None; m += 1")
             lines += _field_check(converter, f"v{i}", field.type, namespace, f"t{i}")
         arguments = ", ".join(f"{field.name}=v{i}" for i, field in enumerate(fields))
-        # A subset test in C: the usual object has no key beyond the modelled ones.
-        lines.append("    x = _NO_EXTRA if o.keys() <= _known else _leftover(o, _known)")
-        lines.append(f"    return _cls({arguments}, extra=x)")
+        # Every modelled key present was read: the object has a key beyond them exactly
+        # when it holds more keys than that. A count, not a set test, on the hot path.
+        lines.append(f"    if len(o) + m == {len(fields)}: return _cls({arguments})")
+        lines.append(f"    return _cls({arguments}, extra=_leftover(o, _known))")
         # The code is built from our own records' fields, never from input.
         source = "\n".join(lines)
         exec(compile(source, f"<steplife structure {cls.__name__}>", "exec"), namespace)
@@ -448,6 +457,7 @@ def _records_unstructure_hook(
         entries = []
         fields = wire_fields(cls)
         namespace["_with_extra"] = _with_extra
+        namespace["_NO_EXTRA"] = NO_EXTRA
         for i, field in enumerate(fields):
             value = _unstructure_expr(converter, f"o.{field.name}", field.type, namespace, f"h{i}")
             if omit:
@@ -460,7 +470,7 @@ def _records_unstructure_hook(
                 lines.append(f"    if v{i} is not None: d[{field.name!r}] = v{i}")
         else:
             lines.append("    d = {" + ", ".join(entries) + "}")
-        lines.append("    return _with_extra(d, o.extra) if o.extra else d")
+        lines.append("    return d if o.extra is _NO_EXTRA else _with_extra(d, o.extra)")
         source = "\n".join(lines)
         exec(compile(source, f"<steplife unstructure {cls.__name__}>", "exec"), namespace)
         unstructure: Callable[[Any], Any] = namespace["unstructure"]
