@@ -8,13 +8,17 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from steplife import SteplifeError
 from steplife._events import (
     Event,
     detect_format,
     events_of,
+    feed_jsonl,
     open_input,
     read_events,
     read_jsonl,
@@ -421,3 +425,41 @@ def test_sse_lines_may_end_with_cr_lf_or_crlf(ending: bytes) -> None:
     expected = auto_events(SSE_LF)
     assert [e.error for e in expected] == [None, None, None]
     assert expected == auto_events(text)
+
+
+# -- the fused JSONL reader -------------------------------------------------------------
+
+line_values = st.one_of(
+    st.builds(
+        lambda name, data: orjson.dumps({"event": name, "data": data}) + b"\n",
+        st.sampled_from(["thread.run.step.created", "thread.run.step.delta", "done", "x"]),
+        st.none()
+        | st.integers(-(2**63), 2**63 - 1)
+        | st.dictionaries(st.sampled_from(["id", "a"]), st.text()),
+    ),
+    st.sampled_from(
+        [b"\n", b"  \n", b"[1]\n", b'{"event": 5}\n', b'{"event": "x"}\n', b"{oops\n", b"{"]
+    ),
+    st.binary(max_size=20),
+)
+
+
+@given(st.lists(line_values, max_size=12))
+def test_the_fused_reader_hands_on_what_read_jsonl_yields(lines: list[bytes]) -> None:
+    """`feed_jsonl` gives the consumer the very events `read_jsonl` yields, in order."""
+    handed: list[tuple[str | None, object, tuple[str | None, int, int], str | None]] = []
+
+    def feed(name: str, data: object, where: tuple[str | None, int, int]) -> None:
+        handed.append((name, data, where, None))
+
+    def feed_event(event: Event) -> None:
+        where = (event.file, event.line, event.event_index)
+        handed.append((event.name, event.data, where, event.error))
+
+    feed_jsonl(lines, "f.jsonl", feed, feed_event)
+
+    expected = [
+        (e.name, e.data, (e.file, e.line, e.event_index), e.error)
+        for e in read_jsonl(lines, "f.jsonl")
+    ]
+    assert expected == handed

@@ -69,9 +69,11 @@ def split_document(
         head.append(line)
         if line.strip():
             break
+    if head:
+        head[0] = head[0].removeprefix(_BOM)  # no content: not even for the JSONL reader
     if not head or not head[-1].strip():
         return None, iter(head)
-    first = head[-1].removeprefix(_BOM).strip()
+    first = head[-1].strip()
     verdict = _first_line(first)
     if verdict == "event" and not forced:
         return None, chain(head, lines)
@@ -84,7 +86,7 @@ def split_document(
             return None, chain(body, lines)
     start = len(head)
     try:
-        value = orjson.loads(b"".join(body).removeprefix(_BOM))
+        value = orjson.loads(b"".join(body))
     except orjson.JSONDecodeError as exc:
         if forced or verdict == "opening":
             return Document(None, start, f"a JSON document that is not valid JSON ({exc})"), iter(

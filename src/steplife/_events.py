@@ -13,7 +13,7 @@ import io
 import re
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
@@ -27,7 +27,11 @@ __all__ = [
     "Event",
     "Format",
     "detect_format",
+    "detected_format",
+    "feed_jsonl",
     "guarded",
+    "read_lines",
+    "without_bom",
     "open_input",
     "read_events",
     "read_jsonl",
@@ -79,18 +83,57 @@ def read_jsonl(stream: Iterable[bytes], file: str | None = None) -> Iterator[Eve
             if not raw.strip():
                 continue  # blank lines separate nothing in JSONL, but are harmless
             index += 1
-            truncated = "" if raw.endswith(b"\n") else " (truncated last line?)"
-            yield Event(None, None, file, number, index, f"not valid JSON ({exc}){truncated}")
+            yield _undecodable(raw, exc, file, number, index)
             continue
         index += 1
-        if type(value) is not dict:
-            yield Event(None, None, file, number, index, _NOT_AN_OBJECT)
-        elif type(name := value.get("event")) is not str:
-            yield Event(None, None, file, number, index, _no_event_name(value))
-        elif "data" not in value:
-            yield Event(name, None, file, number, index, '"data" is missing')
-        else:
+        if type(value) is dict and type(name := value.get("event")) is str and "data" in value:
             yield Event(name, value["data"], file, number, index)
+        else:
+            yield _misshapen(value, file, number, index)
+
+
+Feed: TypeAlias = Callable[[str, Any, tuple[str | None, int, int]], object]
+"""``feed(name, data, (file, line, index))``: what takes each readable event."""
+
+
+def feed_jsonl(
+    stream: Iterable[bytes], file: str | None, feed: Feed, feed_event: Callable[[Event], object]
+) -> None:
+    """`read_jsonl` fused with its consumer: each readable event goes to `feed`.
+
+    The replay's hot path: no `Event` is built for a readable line, and no generator
+    is resumed for it. A line that cannot be read goes to `feed_event` as the `Event`
+    `read_jsonl` would yield, so both readers report the same.
+    """
+    index = 0
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    for number, raw in enumerate(stream, 1):
+        try:
+            value = loads(raw)
+        except decode_error as exc:
+            if raw.strip():
+                index += 1
+                feed_event(_undecodable(raw, exc, file, number, index))
+            continue
+        index += 1
+        if type(value) is dict and type(name := value.get("event")) is str and "data" in value:
+            feed(name, value["data"], (file, number, index))
+        else:
+            feed_event(_misshapen(value, file, number, index))
+
+
+def _undecodable(raw: bytes, exc: Exception, file: str | None, number: int, index: int) -> Event:
+    truncated = "" if raw.endswith(b"\n") else " (truncated last line?)"
+    return Event(None, None, file, number, index, f"not valid JSON ({exc}){truncated}")
+
+
+def _misshapen(value: Any, file: str | None, number: int, index: int) -> Event:
+    """The malformed `Event` of a line that is JSON but no ``{"event", "data"}`` object."""
+    if type(value) is not dict:
+        return Event(None, None, file, number, index, _NOT_AN_OBJECT)
+    if type(name := value.get("event")) is not str:
+        return Event(None, None, file, number, index, _no_event_name(value))
+    return Event(name, None, file, number, index, '"data" is missing')
 
 
 _LINE_FORM: Final = '{"event": NAME, "data": {...}}'
@@ -241,39 +284,71 @@ def read_events(
     when that line is neither JSONL nor SSE (binary garbage, say) or the input cannot
     be read (a corrupt gzip file, say). An empty or all-blank input yields nothing.
     """
-    shown = file or "input"
-    lines = guarded(iter(stream), shown)
-    if fmt == "auto":
-        head: list[bytes] = []
-        for line in lines:
-            head.append(line)
-            if line.strip():
-                break
-        if not head or not head[-1].strip():
-            return
-        detected = detect_format(head[-1])
-        if detected is None:
-            raise InputError(f"{shown}: neither JSONL nor SSE (starts with {head[-1][:16]!r})")
-        fmt = detected
-        lines = chain(head, lines)
-    reader = read_jsonl if fmt == "jsonl" else read_sse
-    yield from reader(lines, file)
+    return read_lines(guarded(iter(stream), file or "input"), file, fmt)
+
+
+def read_lines(lines: Iterator[bytes], file: str | None, fmt: Format) -> Iterator[Event]:
+    """`read_events` of lines whose first has no byte order mark, with no read guard.
+
+    A failure to read (a corrupt gzip file) escapes as it is: the caller turns it
+    into an `InputError`, as `validate_file` does without a wrapper on every line.
+    """
+    lines, detected = detected_format(lines, file, fmt)
+    if detected is not None:
+        reader = read_jsonl if detected == "jsonl" else read_sse
+        yield from reader(lines, file)
+
+
+def detected_format(
+    lines: Iterator[bytes], file: str | None, fmt: Format
+) -> tuple[Iterator[bytes], Literal["jsonl", "sse"] | None]:
+    """`lines` (unread) and their format: `fmt`, or detected for ``auto``.
+
+    None for an empty or all-blank input; raises `InputError` when the first
+    non-blank line is neither JSONL nor SSE.
+    """
+    if fmt != "auto":
+        return lines, fmt
+    head: list[bytes] = []
+    for line in lines:
+        head.append(line)
+        if line.strip():
+            break
+    if not head or not head[-1].strip():
+        return iter(head), None
+    detected = detect_format(head[-1])
+    if detected is None:
+        shown = file or "input"
+        raise InputError(f"{shown}: neither JSONL nor SSE (starts with {head[-1][:16]!r})")
+    return chain(head, lines), detected
+
+
+def without_bom(lines: Iterator[bytes]) -> Iterator[bytes]:
+    """`lines`, the first without a UTF-8 byte order mark (which is no content)."""
+    for first in lines:
+        return chain((first.removeprefix(_BOM),), lines)
+    return iter(())
+
+
+READ_FAILURES: Final = (OSError, EOFError, zlib.error)
+"""What reading an input can raise: a device error, a truncated or corrupt gzip file."""
 
 
 def guarded(lines: Iterator[bytes], shown: str) -> Iterator[bytes]:
-    """`lines`, with any failure to read turned into an `InputError` naming the input."""
-    first = True
-    while True:
-        try:
-            line = next(lines)
-        except StopIteration:
-            return
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"{shown}: read failed: {exc}") from None
-        if first:
-            first = False
-            line = line.removeprefix(_BOM)  # a UTF-8 byte order mark is not content
-        yield line
+    """`lines`, with any failure to read turned into an `InputError` naming the input.
+
+    The first line loses a UTF-8 byte order mark, which is no content. After it, the
+    lines pass by delegation: this wrapper costs nothing per line.
+    """
+    try:
+        yield from without_bom(lines)
+    except READ_FAILURES as exc:
+        raise read_failed(shown, exc) from None
+
+
+def read_failed(shown: str, exc: BaseException) -> InputError:
+    """The `InputError` for a failure to read input `shown`."""
+    return InputError(f"{shown}: read failed: {exc}")
 
 
 def events_of(

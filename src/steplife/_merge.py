@@ -61,6 +61,7 @@ def merge_delta(
     `acc` itself is never modified: the result shares the parts the delta does not
     touch and copies the ones it does, so a delta that fails half-way (raising
     `MergeError`) leaves nothing half-merged, without copying the whole snapshot.
+    `path` is where `delta` sits, for the error; paths are built only on failure.
     """
     if depth > MAX_DEPTH:
         raise MergeError(path, f"nested deeper than {MAX_DEPTH} levels")
@@ -68,39 +69,47 @@ def merge_delta(
     for key, value in delta.items():
         current = merged.get(key)
         if current is None:
-            if _is_indexed(value):
-                merged[key] = _merge_list([], value, f"{path}.{key}" if path else key, depth)
+            if type(value) is list and _is_indexed(value):
+                merged[key] = _merge_list([], value, path, key, depth)
             else:
                 merged[key] = value
         elif key in _WHOLE:
             merged[key] = value
+        elif type(current) is str and type(value) is str:
+            merged[key] = current + value  # the usual delta: a fragment of text
+        elif type(current) is dict and type(value) is dict:
+            merged[key] = merge_delta(current, value, _at(path, key), depth + 1)
+        elif type(current) is list and type(value) is list:
+            merged[key] = _merge_list(current, value, path, key, depth)
         elif _addable(current, value):
             merged[key] = current + value
-        elif type(current) is dict and type(value) is dict:
-            merged[key] = merge_delta(current, value, f"{path}.{key}" if path else key, depth + 1)
-        elif type(current) is list and type(value) is list:
-            merged[key] = _merge_list(current, value, f"{path}.{key}" if path else key, depth)
         elif value is not None:
-            here = f"{path}.{key}" if path else key
             raise MergeError(
-                here, f"cannot merge {type(value).__name__} into {type(current).__name__}"
+                _at(path, key),
+                f"cannot merge {type(value).__name__} into {type(current).__name__}",
             )
     return merged
 
 
-def _merge_list(current: list[Any], value: list[Any], path: str, depth: int) -> list[Any]:
+def _at(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _merge_list(
+    current: list[Any], value: list[Any], parent: str, key: str, depth: int
+) -> list[Any]:
     # As the SDK: a list of scalars only ever grows (an empty one, unless the delta is indexed).
     if all(type(e) in (str, int, float) for e in current) and (current or not _is_indexed(value)):
         return current + value
     merged = list(current)
     for position, entry in enumerate(value):
-        here = f"{path}[{position}]"
         if type(entry) is not dict:
-            raise MergeError(here, "a list delta entry must be an object")
+            raise MergeError(_entry(parent, key, position), "a list delta entry must be an object")
         index = entry.get("index")
         if type(index) is not int or not 0 <= index <= MAX_INDEX:
             raise MergeError(
-                f"{here}.index", f"expected an integer from 0 to {MAX_INDEX}, got {index!r}"
+                f"{_entry(parent, key, position)}.index",
+                f"expected an integer from 0 to {MAX_INDEX}, got {index!r}",
             )
         if index >= len(merged):
             merged.extend([None] * (index + 1 - len(merged)))
@@ -108,10 +117,16 @@ def _merge_list(current: list[Any], value: list[Any], path: str, depth: int) -> 
         if existing is None:
             merged[index] = entry
         elif type(existing) is dict:
-            merged[index] = merge_delta(existing, entry, here, depth + 1)
+            merged[index] = merge_delta(existing, entry, _entry(parent, key, position), depth + 1)
         else:
-            raise MergeError(here, "the entry it merges into is not an object")
+            raise MergeError(
+                _entry(parent, key, position), "the entry it merges into is not an object"
+            )
     return merged
+
+
+def _entry(parent: str, key: str, position: int) -> str:
+    return f"{_at(parent, key)}[{position}]"
 
 
 def as_object(merged: Any) -> Any:

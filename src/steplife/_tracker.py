@@ -168,7 +168,7 @@ class Tracker:
 
     def consume(self, events: Iterable[Event]) -> Tracker:
         """Feed every event of `events`, in order; return the tracker."""
-        feed = self._feed  # what feed_event does, one call less per event
+        feed = self.feed_at  # what feed_event does, one call less per event
         for event in events:
             if event.error is None:
                 feed(event.name or "", event.data, (event.file, event.line, event.event_index))
@@ -183,7 +183,9 @@ class Tracker:
             self.events += 1  # it is an event of the input, even if unreadable
             self._note("malformed-event", self._label(event.name, event.error), None)
             return self._commit()
-        return self._feed(event.name or "", event.data, (event.file, event.line, event.event_index))
+        return self.feed_at(
+            event.name or "", event.data, (event.file, event.line, event.event_index)
+        )
 
     def feed(
         self,
@@ -199,9 +201,13 @@ class Tracker:
         Raises `StreamError` in strict mode when the event breaks an error-level
         rule; the tracker's state is then exactly as before the call.
         """
-        return self._feed(name, data, (file, line, index))
+        return self.feed_at(name, data, (file, line, index))
 
-    def _feed(self, name: str, data: Any, where: tuple[str | None, int, int]) -> list[Finding]:
+    def feed_at(self, name: str, data: Any, where: tuple[str | None, int, int]) -> list[Finding]:
+        """`feed`, with where the event is as one ``(file, line, index)`` tuple.
+
+        The replay's hot path calls this directly: no keyword arguments to bind.
+        """
         self._where = where
         self.events += 1
         names = self.event_names

@@ -15,7 +15,15 @@ from typing import IO, Any
 import attrs
 
 from steplife._documents import Document, InputFormat, check_document, split_document
-from steplife._events import guarded, open_input, read_events
+from steplife._events import (
+    READ_FAILURES,
+    detected_format,
+    feed_jsonl,
+    open_input,
+    read_failed,
+    read_sse,
+    without_bom,
+)
 from steplife._findings import Finding, Severity
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife._tracker import Tracker
@@ -130,12 +138,22 @@ def validate_file(
     try:
         with open_input(path) as raw:
             stream = wrap(raw, name) if wrap is not None else raw
-            lines = guarded(iter(stream), name)
-            if fmt in ("auto", "json"):
-                document, lines = split_document(lines, forced=fmt == "json")
-                if document is not None:
-                    return _document_report(document, name, rules, strict)
-            tracker.consume(read_events(lines, name, "auto" if fmt == "json" else fmt))
+            try:
+                if fmt == "auto" or fmt == "json":
+                    document, lines = split_document(stream, forced=fmt == "json")
+                    if document is not None:
+                        return _document_report(document, name, rules, strict)
+                    fmt = "auto"
+                else:
+                    lines = without_bom(iter(stream))
+                # Read errors are caught here, once, rather than by a wrapper per line.
+                lines, detected = detected_format(lines, name, fmt)
+                if detected == "jsonl":
+                    feed_jsonl(lines, name, tracker.feed_at, tracker.feed_event)
+                elif detected == "sse":
+                    tracker.consume(read_sse(lines, name))
+            except READ_FAILURES as exc:
+                raise read_failed(name, exc) from None
     except InputError as exc:
         return FileReport(
             file=name,
