@@ -15,13 +15,13 @@ from helpers import REPO
 from steplife._diagram import (
     DIAGRAM_PATH,
     DIAGRAMS,
-    STEP_EVENT_KINDS,
     Admission,
     admissions,
     interlock_mermaid,
     mermaid,
     run_mermaid,
 )
+from steplife._lifecycle import EVENT_KINDS
 from steplife._run_lifecycle import RUN_MACHINE_CONFIG
 from steplife._runs import STEP_ADMISSION
 from steplife.model import RUN_STATUSES, RUN_TERMINAL_STATUSES
@@ -179,7 +179,7 @@ def test_each_note_lists_the_step_events_its_status_admits() -> None:
         listed = lines[0].removeprefix("step events: ")
         kinds = [] if listed == "none" else listed.split(", ")
         assert set(kinds) == STEP_ADMISSION[status], status
-        assert sorted(kinds, key=STEP_EVENT_KINDS.index) == kinds
+        assert sorted(kinds, key=EVENT_KINDS.index) == kinds
 
 
 def test_the_interlock_table_pins_the_special_cases() -> None:
@@ -260,7 +260,7 @@ def test_paths_reach_every_run_status() -> None:
 
 
 @pytest.mark.parametrize("row", admissions(), ids=lambda row: row.status)
-@pytest.mark.parametrize("kind", STEP_EVENT_KINDS)
+@pytest.mark.parametrize("kind", EVENT_KINDS)
 def test_the_tracker_admits_exactly_the_step_events_the_diagram_lists(
     row: Admission, kind: str
 ) -> None:

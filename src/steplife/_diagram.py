@@ -16,17 +16,16 @@ from typing import Final, NamedTuple, cast
 
 from transitions.extensions.diagrams import GraphMachine
 
-from steplife._lifecycle import build_machine
+from steplife._lifecycle import EVENT_KINDS, build_machine
 from steplife._machine import Machine
 from steplife._rules import CATALOGUE
 from steplife._run_lifecycle import RUN_MACHINE_CONFIG, build_run_machine
 from steplife._runs import STEP_ADMISSION, RunBook, RunState
-from steplife.model import STATUSES, Run, RunStatus
+from steplife.model import Run, RunStatus
 
 __all__ = [
     "DIAGRAMS",
     "DIAGRAM_PATH",
-    "STEP_EVENT_KINDS",
     "Admission",
     "Diagram",
     "admissions",
@@ -38,8 +37,6 @@ __all__ = [
 DIAGRAM_PATH = "docs/diagrams/run-step.mmd"
 """Where the committed step diagram lives, relative to the repository root."""
 
-STEP_EVENT_KINDS: Final = ("created", "in_progress", "delta", *STATUSES[1:])
-"""The kinds of ``thread.run.step.*`` events, in the order a step sends them."""
 
 _OUTSIDE_RULE: Final = "step-outside-run"
 _OPEN_AT_END_RULE: Final = "run-finished-with-open-steps"
@@ -119,7 +116,7 @@ def admissions() -> tuple[Admission, ...]:
     (``expired``) lets the steps open then end that way, and reports at the end of
     input those that never did (``expiry-not-propagated``).
     """
-    order = {kind: i for i, kind in enumerate(STEP_EVENT_KINDS)}
+    order = {kind: i for i, kind in enumerate(EVENT_KINDS)}
     rows = []
     for state in RUN_MACHINE_CONFIG["states"]:
         status: str = state["name"]

@@ -34,7 +34,17 @@ from steplife.model import (
     Usage,
 )
 
-__all__ = ["MACHINE_CONFIG", "STEP_MOVES", "Clock", "Lifecycle", "build_machine"]
+__all__ = [
+    "EVENT_KINDS",
+    "MACHINE_CONFIG",
+    "STEP_EVENT_KINDS",
+    "STEP_MOVES",
+    "STEP_PREFIX",
+    "TERMINAL_KINDS",
+    "Clock",
+    "Lifecycle",
+    "build_machine",
+]
 
 Clock: TypeAlias = Callable[[], int]
 """A zero-argument callable returning the current Unix time in whole seconds."""
@@ -94,6 +104,24 @@ STEP_MOVES: Final = _ENGINE.moves
 For callers that judge a move without firing it on a step (the Tracker, which keeps
 the checked payload as the result): the machine stays the one definition. A move the
 machine refuses has no entry."""
+STEP_PREFIX: Final = "thread.run.step."
+TERMINAL_KINDS: Final = frozenset(
+    # The event suffixes that end a step: each names a status the machine moves an
+    # in_progress step to.
+    status
+    for (source, _trigger), status in STEP_MOVES.items()
+    if source == "in_progress"
+)
+EVENT_KINDS: Final = (
+    "created",
+    "in_progress",
+    "delta",
+    *(status for status in STEP_LIFECYCLE.statuses if status in TERMINAL_KINDS),
+)
+"""The kinds of ``thread.run.step.*`` events, in the order a step sends them: the
+stream's own two (``created``, ``delta``) and one per status the machine reaches."""
+STEP_EVENT_KINDS: Final[Mapping[str, str]] = {STEP_PREFIX + kind: kind for kind in EVENT_KINDS}
+"""Each step event's name and its kind (the name less the prefix)."""
 _TRANSITION_FIELDS: Final = frozenset(
     ("status", "cancelled_at", "completed_at", "expired_at", "failed_at", "usage", "last_error")
 )

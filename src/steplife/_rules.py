@@ -96,6 +96,24 @@ def _stamps(step: RunStep) -> tuple[int | None, int | None, int | None, int | No
     return (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at)
 
 
+def latest_stamp(step: RunStep) -> int:
+    """The latest time `step` carries: its creation, or a later end stamp."""
+    latest = step.created_at
+    for stamp in _stamps(step):
+        if stamp is not None and stamp > latest:
+            latest = stamp
+    return latest
+
+
+def earliest_end_stamp(step: RunStep) -> int | None:
+    """The earliest end stamp `step` carries, or None when it has none."""
+    earliest = None
+    for stamp in _stamps(step):
+        if stamp is not None and (earliest is None or stamp < earliest):
+            earliest = stamp
+    return earliest
+
+
 _EXPECTED_SET: Final = {
     status: tuple(name == own for name in _STAMPS) for status, own in _OWN_STAMP.items()
 }

@@ -17,8 +17,10 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
+from steplife._lifecycle import EVENT_KINDS, TERMINAL_KINDS
+from steplife._rules import latest_stamp
 from steplife._run_lifecycle import run_trigger_between
-from steplife.model import RUN_TERMINAL_STATUSES, Run, RunStep
+from steplife.model import RUN_END_STAMPS, RUN_STATUSES, RUN_TERMINAL_STATUSES, Run, RunStep
 
 __all__ = [
     "RUN_EVENT_STATUS",
@@ -31,33 +33,19 @@ __all__ = [
 RUN_PREFIX: Final = "thread.run."
 RUN_EVENT_STATUS: Final[Mapping[str, str]] = {
     "thread.run.created": "queued",
-    **{
-        RUN_PREFIX + status: status
-        for status in (
-            "queued",
-            "in_progress",
-            "requires_action",
-            "cancelling",
-            "cancelled",
-            "failed",
-            "completed",
-            "incomplete",
-            "expired",
-        )
-    },
+    **{RUN_PREFIX + status: status for status in RUN_STATUSES},
 }
 """Each run event and the status its payload must carry."""
 
-_STEP_TERMINAL_KINDS: Final = frozenset(("completed", "failed", "cancelled", "expired"))
 _GATED: Final = frozenset(("requires_action", "expired"))  # admit only some steps' events
-_ALL_KINDS: Final = frozenset(("created", "in_progress", "delta", *_STEP_TERMINAL_KINDS))
+_ALL_KINDS: Final = frozenset(EVENT_KINDS)
 
 STEP_ADMISSION: Final[Mapping[str, frozenset[str]]] = {
     "queued": _ALL_KINDS - {"created"},
     "in_progress": _ALL_KINDS,
     # Only the end of a step with a function call in progress when the run began to
     # wait: the stream returned after the tool outputs are submitted opens with it.
-    "requires_action": _STEP_TERMINAL_KINDS,
+    "requires_action": TERMINAL_KINDS,
     "cancelling": _ALL_KINDS - {"created"},
     "cancelled": frozenset(),
     "failed": frozenset(),
@@ -77,9 +65,8 @@ progress when it expired.
 _NOTHING_TO_RECORD: Final = frozenset(("queued", "in_progress", "cancelling"))
 
 _RUN_END_STAMP: Final = {
-    "cancelled": "cancelled_at",
-    "failed": "failed_at",
-    "completed": "completed_at",
+    **RUN_END_STAMPS,
+    # An incomplete run did finish: the API may stamp completed_at (the run rules allow it).
     "incomplete": "completed_at",
 }
 
@@ -142,14 +129,6 @@ def _has_function_call(step: RunStep, details: Mapping[str, Any] | None) -> bool
     return any(call.type == "function" for call in step.step_details.tool_calls)
 
 
-def _step_end_stamp(step: RunStep) -> int:
-    latest = step.created_at
-    for stamp in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at):
-        if stamp is not None and stamp > latest:
-            latest = stamp
-    return latest
-
-
 class RunBook:
     """Every run a Tracker follows, with the aggregates the reports show.
 
@@ -203,10 +182,10 @@ class RunBook:
             return problems
         if new and (step.thread_id != run.thread_id or step.assistant_id != run.assistant_id):
             problems.extend(_mismatch(run, step))
-        if kind in _STEP_TERMINAL_KINDS:
+        if kind in TERMINAL_KINDS:
             end = _end_stamp(run)
             if end is not None:
-                stamp = _step_end_stamp(step)
+                stamp = latest_stamp(step)
                 if stamp > end:
                     problems.append(
                         Problem("step-outlives-run", _outlives(run, step_id, stamp), step_id)
@@ -376,7 +355,7 @@ class RunBook:
     @staticmethod
     def step_ended(state: RunState, step: RunStep) -> None:
         """Note that a step of `state`'s run ended with the snapshot `step`."""
-        stamp = _step_end_stamp(step)
+        stamp = latest_stamp(step)
         if state.latest_step is None or stamp > state.latest_step[0]:
             state.latest_step = (stamp, step.id)
         if step.status == "expired" and state.expired_open:

@@ -18,8 +18,9 @@ from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
-from steplife._lifecycle import STEP_MOVES
+from steplife._lifecycle import STEP_EVENT_KINDS, STEP_PREFIX, TERMINAL_KINDS
 from steplife._merge import MergeError, as_object, merge_delta
+from steplife._rules import earliest_end_stamp, latest_stamp
 from steplife._runs import Problem, RunState
 from steplife._wire import structure, structure_as, to_dict, unstructure
 from steplife.errors import InvalidRecordError
@@ -37,19 +38,6 @@ __all__ = [
     "Seen",
     "StepBook",
 ]
-
-STEP_PREFIX: Final = "thread.run.step."
-TERMINAL_KINDS: Final = frozenset(
-    # The event suffixes that end a step: each names a status the machine moves an
-    # in_progress step to.
-    status
-    for (source, _trigger), status in STEP_MOVES.items()
-    if source == "in_progress"
-)
-STEP_EVENT_KINDS: Final[Mapping[str, str]] = {
-    STEP_PREFIX + kind: kind for kind in ("created", "in_progress", "delta", *TERMINAL_KINDS)
-}
-"""Each step event's name and its kind (the name less the prefix)."""
 
 Where: TypeAlias = tuple[str | None, int, int]
 """An event's file, line and index in its input."""
@@ -231,7 +219,7 @@ class StepBook:
                 if before != after
             ]
             problems.append(Problem("identity-changed", f"{name}: {', '.join(changed)}", step.id))
-        earliest = _earliest_stamp(step)
+        earliest = earliest_end_stamp(step)
         # A stamp before the payload's own created_at is stamp-before-created's to report.
         if earliest is not None and step.created_at <= earliest < live.latest_stamp:
             message = f"{name}: stamp {earliest} is earlier than {live.latest_stamp}, already seen"
@@ -280,7 +268,7 @@ class StepBook:
     def adopt(self, step: RunStep, run: RunState | None, where: Where) -> None:
         """Start following `step`, of `run` when it was seen."""
         _share_constants(step)
-        live = LiveStep(step, None, _latest(step), where, run)
+        live = LiveStep(step, None, latest_stamp(step), where, run)
         self.live[step.id] = live
         by_run = self.by_run
         if by_run is not None:
@@ -295,7 +283,7 @@ class StepBook:
     def advance(live: LiveStep, step: RunStep, where: Where) -> None:
         """Take the ``in_progress`` snapshot `step` as the live step's latest."""
         live.where = where
-        live.latest_stamp = max(live.latest_stamp, _latest(step))
+        live.latest_stamp = max(live.latest_stamp, latest_stamp(step))
         if live.details is None:
             if live.first_identity is None and _identity(step) != _identity(live.step):
                 # identity-changed was reported; later events are still compared with
@@ -457,22 +445,6 @@ def _extra(data: dict[str, Any]) -> Mapping[str, Any]:
 
 def _same(sent: Any, record: object) -> bool:
     return sent is not None and sent == unstructure(record)
-
-
-def _latest(step: RunStep) -> int:
-    latest = step.created_at
-    for stamp in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at):
-        if stamp is not None and stamp > latest:
-            latest = stamp
-    return latest
-
-
-def _earliest_stamp(step: RunStep) -> int | None:
-    earliest = None
-    for stamp in (step.cancelled_at, step.completed_at, step.expired_at, step.failed_at):
-        if stamp is not None and (earliest is None or stamp < earliest):
-            earliest = stamp
-    return earliest
 
 
 def _read_delta(data: Any) -> tuple[str | None, dict[str, Any] | None, str | None]:

@@ -22,7 +22,7 @@ import orjson
 
 from steplife._events import Event
 from steplife._findings import Finding, Severity
-from steplife._lifecycle import STEP_LIFECYCLE
+from steplife._lifecycle import EVENT_KINDS, STEP_PREFIX, TERMINAL_KINDS
 from steplife._rules import Rules
 from steplife._tracker import Tracker
 from steplife._wire import structure
@@ -41,12 +41,11 @@ __all__ = [
     "step_item",
 ]
 
-PREFIX: Final = "thread.run.step."
+PREFIX: Final = STEP_PREFIX
 DELTA: Final = PREFIX + "delta"
 CREATED: Final = PREFIX + "created"
-# The step lifecycle's statuses name its events; "created" and "delta" are the stream's own.
-_KINDS: Final = ("created", "delta", *STEP_LIFECYCLE.statuses)
-TERMINAL_EVENTS: Final = frozenset(PREFIX + status for status in STEP_LIFECYCLE.final)
+_KINDS: Final = EVENT_KINDS
+TERMINAL_EVENTS: Final = frozenset(PREFIX + kind for kind in TERMINAL_KINDS)
 # Digest input starts with the event name: one encoded prefix per known name.
 _NAME_BYTES: Final[Mapping[str, bytes]] = {PREFIX + k: (PREFIX + k + "\n").encode() for k in _KINDS}
 
