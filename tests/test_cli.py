@@ -13,11 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from helpers import WIRE_ORDER
 from steplife import CATALOGUE, RunStep, __version__, from_json
 from steplife._diagram import DIAGRAMS
+from steplife._findings import SHOWN_LIMIT, shown
 from steplife.cli import main
 from steplife.model import FunctionToolCall
 from streams import (
@@ -898,3 +900,37 @@ def test_the_command_runs_as_a_module() -> None:
         check=False,
     )
     assert (result.returncode, result.stdout.startswith("steplife ")) == (0, True)
+
+
+def test_a_huge_id_is_shortened_in_every_message(steplife: Any, tmp_path: Path) -> None:
+    """A 1 MB step id prints as a few dozen characters: the output does not grow with it."""
+    huge = "step_" + "x" * 1_000_000
+    details = {"step_details": {"type": "tool_calls", "tool_calls": []}}
+    events = [
+        {"event": "thread.run.step.delta", "data": {"id": huge, "delta": details}},
+        {"event": "thread.run.step.completed", "data": {"id": huge}},
+    ]
+    path = write(tmp_path, "huge.jsonl", b"".join(orjson.dumps(e) + b"\n" for e in events))
+
+    run = steplife("validate", path)
+
+    assert run.code == 1
+    assert len(run.out) < 20_000
+    assert "step_xxxx" in run.out
+    assert "…" in run.out
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("step_1", "'step_1'"),
+        ("x" * 48, repr("x" * 48)),
+        ("x" * 49, repr("x" * 47 + "…")),
+        (list(range(100)), repr(list(range(100)))[:47] + "…"),
+    ],
+    ids=["short", "at-the-limit", "over-the-limit", "not-a-string"],
+)
+def test_shown_cuts_a_value_to_the_limit(value: object, expected: str) -> None:
+    """`shown` keeps a short value whole and cuts a long one, marking the cut with ``…``."""
+    assert expected == shown(value)
+    assert len(shown(value)) <= SHOWN_LIMIT + 2  # the quotes around a cut string

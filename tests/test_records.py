@@ -117,7 +117,7 @@ def test_a_huge_object_value_is_shortened_in_the_message() -> None:
     message = parsed.findings[0].message
     assert len(message) < 200
     assert "'xxx" in message
-    assert "..." in message
+    assert "…" in message
 
 
 @pytest.mark.parametrize(

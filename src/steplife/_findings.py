@@ -8,10 +8,31 @@ steplife's.
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 import attrs
 
-__all__ = ["Finding", "Severity"]
+__all__ = ["SHOWN_LIMIT", "Finding", "Severity", "cut", "shown"]
+
+SHOWN_LIMIT: Final = 48
+"""How many characters of a value from the input a message shows, at most."""
+
+
+def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
+    """`value` as a message shows it: its ``repr``, cut to `limit` characters with ``…``.
+
+    Ids and names come from the input and may be of any length (a 200 MB id repeated
+    in every finding would write gigabytes); a string is cut before it is quoted, so
+    the cost does not grow with it either.
+    """
+    if type(value) is str:
+        return repr(cut(value, limit))
+    return cut(repr(value), limit)
+
+
+def cut(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """`text` itself when it has at most `limit` characters, else its start and ``…``."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Severity(enum.StrEnum):

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeAlias
 
-from steplife._findings import Finding, Severity
+from steplife._findings import Finding, Severity, shown
 from steplife._machine import Definition, Engine, Machine, Refused
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife.errors import InvalidRecordError, SteplifeWarning
@@ -323,7 +323,7 @@ class Lifecycle:
             if finding.severity is Severity.ERROR:
                 _restore(step, saved)
                 raise InvalidRecordError(
-                    f"step {step.id!r}: {trigger} rejected, the step is unchanged", findings
+                    f"step {shown(step.id)}: {trigger} rejected, the step is unchanged", findings
                 )
         return findings
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import attrs
 
-from steplife._findings import Finding, Severity
+from steplife._findings import Finding, Severity, shown
 from steplife._lifecycle import Clock, system_clock
 from steplife._machine import Definition, Engine, Machine, Refused
 from steplife._rules import DEFAULT_RULES, Rules
@@ -268,7 +268,7 @@ class RunLifecycle:
         if any(f.severity is Severity.ERROR for f in findings):
             _restore(run, saved)
             raise InvalidRecordError(
-                f"run {run.id!r}: {trigger} rejected, the run is unchanged", findings
+                f"run {shown(run.id)}: {trigger} rejected, the run is unchanged", findings
             )
         return findings
 

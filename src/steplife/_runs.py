@@ -17,6 +17,7 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
+from steplife._findings import shown
 from steplife._lifecycle import EVENT_KINDS, TERMINAL_KINDS
 from steplife._rules import latest_stamp
 from steplife._run_lifecycle import run_trigger_between
@@ -203,7 +204,7 @@ class RunBook:
     @staticmethod
     def _outside(state: RunState, step_id: str, kind: str) -> str:
         run, status = state.run.id, state.status
-        what = f"step {step_id!r} {'was created' if kind == 'created' else 'got ' + kind}"
+        what = f"step {shown(step_id)} {'was created' if kind == 'created' else 'got ' + kind}"
         if status in RUN_TERMINAL_STATUSES:
             return f"{what} after its run {run!r} ended {status}"
         if status == "requires_action":
@@ -234,9 +235,11 @@ class RunBook:
         else:
             previous = state.run.status
             if kind == "created":
-                return [Problem("duplicate-created", f"run {run.id!r} was created before")]
+                return [Problem("duplicate-created", f"run {shown(run.id)} was created before")]
             if previous in RUN_TERMINAL_STATUSES:
-                message = f"thread.run.{kind} for run {run.id!r}, which already ended {previous}"
+                message = (
+                    f"thread.run.{kind} for run {shown(run.id)}, which already ended {previous}"
+                )
                 return [Problem("after-terminal", message)]
             identity = state.identity
             if (
@@ -252,13 +255,13 @@ class RunBook:
                     if was != now
                 ]
                 problems.append(
-                    Problem("identity-changed", f"run {run.id!r}: {', '.join(changed)}")
+                    Problem("identity-changed", f"run {shown(run.id)}: {', '.join(changed)}")
                 )
             if status != previous and run_trigger_between(previous, status) is None:
                 problems.append(
                     Problem(
                         "illegal-transition",
-                        f"run {run.id!r}: {previous} -> {status} is not a transition "
+                        f"run {shown(run.id)}: {previous} -> {status} is not a transition "
                         "of the run lifecycle",
                     )
                 )
@@ -273,7 +276,7 @@ class RunBook:
             problems.append(
                 Problem(
                     "tool-calls-without-action",
-                    f"run {run.id!r} requires action, but none of its steps in progress "
+                    f"run {shown(run.id)} requires action, but none of its steps in progress "
                     "has a function call",
                 )
             )
@@ -292,7 +295,7 @@ class RunBook:
             for step, _ in open_steps:
                 yield Problem(
                     "run-finished-with-open-steps",
-                    f"run {run.id!r} ended {run.status} while step {step.id!r} "
+                    f"run {shown(run.id)} ended {run.status} while step {shown(step.id)} "
                     "is still in_progress",
                     step.id,
                 )
@@ -380,7 +383,7 @@ def _mismatch(run: Run, step: RunStep) -> Iterator[Problem]:
     if different:
         yield Problem(
             "step-run-mismatch",
-            f"step {step.id!r} of run {run.id!r} has {' and '.join(different)}",
+            f"step {shown(step.id)} of run {shown(run.id)} has {' and '.join(different)}",
             step.id,
         )
 
@@ -388,6 +391,6 @@ def _mismatch(run: Run, step: RunStep) -> Iterator[Problem]:
 def _outlives(run: Run, step_id: str, stamp: int) -> str:
     end = _end_stamp(run)
     return (
-        f"step {step_id!r} has stamp {stamp}, later than its run {run.id!r} "
+        f"step {shown(step_id)} has stamp {stamp}, later than its run {shown(run.id)} "
         f"ended {run.status} at {end}"
     )

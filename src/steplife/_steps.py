@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
+from steplife._findings import shown
 from steplife._lifecycle import STEP_EVENT_KINDS, STEP_PREFIX, TERMINAL_KINDS
 from steplife._merge import MergeError, as_object, merge_delta
 from steplife._rules import earliest_end_stamp, latest_stamp
@@ -138,7 +139,7 @@ class StepBook:
             result = structure(merged)
             problems = result if isinstance(result, list) else []
             raise InvalidRecordError(
-                f"step {step_id!r}: merged deltas are invalid", problems
+                f"step {shown(step_id)}: merged deltas are invalid", problems
             ) from None
         return attrs.evolve(live.step, step_details=details)
 
@@ -192,7 +193,7 @@ class StepBook:
                 problems.append(self._after_terminal(name, step_id))
         elif seen == NEW:
             if kind != "created":
-                message = f"{name} for step {step_id!r}, never created in this input: adopted"
+                message = f"{name} for step {shown(step_id)}, never created in this input: adopted"
                 problems.append(Problem("adopted-step", message, step_id))
         elif seen == TWICE:
             problems.append(_duplicate(step_id))
@@ -249,7 +250,7 @@ class StepBook:
             return None, None, [self._after_terminal(name, step_id)]
         live = self.live.get(step_id)
         if live is None:
-            message = f"{name} for step {step_id!r}, never seen before"
+            message = f"{name} for step {shown(step_id)}, never seen before"
             return None, None, [Problem("unknown-step", message, step_id)]
         if details is None:
             return live, None, _NO_PROBLEMS
@@ -260,7 +261,7 @@ class StepBook:
         return live, details, [Problem("delta-type-mismatch", message, step_id)]
 
     def _after_terminal(self, name: str, step_id: str) -> Problem:
-        message = f"{name} for step {step_id!r}, which already ended {self.ended[step_id]}"
+        message = f"{name} for step {shown(step_id)}, which already ended {self.ended[step_id]}"
         return Problem("after-terminal", message, step_id)
 
     # -- changes (only once the event is accepted) -------------------------------
@@ -368,7 +369,7 @@ def _share_run_ids(step: RunStep, sibling: RunStep) -> None:
 
 
 def _duplicate(step_id: str) -> Problem:
-    return Problem("duplicate-created", f"step {step_id!r} was created before", step_id)
+    return Problem("duplicate-created", f"step {shown(step_id)} was created before", step_id)
 
 
 def _label(name: str | None, message: str) -> str:

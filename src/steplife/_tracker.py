@@ -17,7 +17,7 @@ from typing import Any, Final
 import attrs
 
 from steplife._events import Event
-from steplife._findings import Finding, Severity
+from steplife._findings import Finding, Severity, shown
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX, Problem, RunBook, RunState
 from steplife._steps import (
@@ -40,7 +40,7 @@ REMEMBER_FINISHED: Final = 100_000
 """How many finished steps a Tracker that keeps no snapshots remembers by default."""
 _KNOWN_EVENTS: Final = sorted((*STEP_EVENT_KINDS, *RUN_EVENT_STATUS))
 """Every event name the API sends under ``thread.run.``, for a misspelling's hint."""
-_SHOWN_NAME: Final = 80  # an unknown name is user input: shown at most this long
+_HINTED_NAME: Final = 80  # the longest unknown name difflib is asked about
 
 
 class Tracker:
@@ -258,14 +258,17 @@ class Tracker:
         severity = Severity.ERROR if self.require_terminal else None
         for step_id, live in self._steps.live.items():
             self._start(*live.where)
-            message = f"step {step_id!r} is still in_progress at the end of the input"
+            message = f"step {shown(step_id)} is still in_progress at the end of the input"
             self._note("dangling-step", message, step_id, severity=severity)
             findings.extend(self._commit())
         if self._runs is not None:
             for state, step_id in self._runs.unpropagated():
                 self._start(*state.where)
                 run_id = state.run.id
-                message = f"run {run_id!r} expired, but its step {step_id!r} never ended expired"
+                message = (
+                    f"run {shown(run_id)} expired, "
+                    f"but its step {shown(step_id)} never ended expired"
+                )
                 self._note("expiry-not-propagated", message, step_id, run_id=run_id)
                 findings.extend(self._commit())
         return findings
@@ -273,16 +276,15 @@ class Tracker:
     # -- the event kinds ---------------------------------------------------------
 
     def _unknown_event(self, name: str, data: Any) -> None:
-        short = len(name) <= _SHOWN_NAME
         # A hint only for a name of a sane length: difflib indexes the whole name.
+        short = len(name) <= _HINTED_NAME
         guess = difflib.get_close_matches(name, _KNOWN_EVENTS, n=1) if short else []
         hint = f"; did you mean {guess[0]!r}?" if guess else ""
         entity_id = _str(data.get("id")) if type(data) is dict else None
         of_step = name.startswith(STEP_PREFIX)
-        shown = name if short else name[: _SHOWN_NAME - 3] + "..."
         self._note(
             "unknown-event",
-            f"{shown!r} is no event the API sends under 'thread.run.' (passed by){hint}",
+            f"{shown(name)} is no event the API sends under 'thread.run.' (passed by){hint}",
             entity_id if of_step else None,
             run_id=None if of_step else entity_id,
         )

@@ -43,7 +43,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, override
 
-from steplife._findings import Finding, Severity
+from steplife._findings import Finding, Severity, shown
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife.errors import InvalidRecordError
 from steplife.model import (
@@ -703,7 +703,6 @@ _BY_OBJECT: Final[Mapping[str, type[Record]]] = {
 }
 """The ``object`` value each record is written with -> its class."""
 _NAMES: Final[Mapping[type, str]] = {RunStep: "run step", Run: "run"}
-_SHOWN: Final = 80  # a value echoed in a message is user input: shown at most this long
 
 
 @attrs.frozen
@@ -745,10 +744,7 @@ def _kind_of(data: Any, kind: type[Record] | None) -> type[Record] | Finding:
     readable = " or ".join(repr(name) for name in sorted(_BY_OBJECT))
     if named is None:
         return _schema("object", f"missing; a record names what it is here ({readable})")
-    shown = repr(named)
-    if len(shown) > _SHOWN:
-        shown = shown[: _SHOWN - 3] + "..."
-    return _schema("object", f"{shown} is not a record steplife reads; expected {readable}")
+    return _schema("object", f"{shown(named)} is not a record steplife reads; expected {readable}")
 
 
 @overload
@@ -923,7 +919,7 @@ def _raise_unless_ok(parsed: Parsed[Any], cls: type[Record] | None) -> Record:
     record: Record | None = parsed.record
     if record is None or not parsed.ok:
         what = _NAMES[cls] if cls is not None else "record"
-        named = f"{what} {record.id!r}" if record is not None and record.id else what
+        named = f"{what} {shown(record.id)}" if record is not None and record.id else what
         raise InvalidRecordError(f"invalid {named}", parsed.findings)
     return record
 
@@ -945,7 +941,7 @@ def to_json(value: Record) -> bytes:
         return orjson.dumps(data)
     except orjson.JSONEncodeError:
         problem = _unwritable(data) or _schema("$", "not writable as JSON")
-        named = f"{_NAMES[type(value)]} {value.id!r}"
+        named = f"{_NAMES[type(value)]} {shown(value.id)}"
         raise InvalidRecordError(f"{named} cannot be written as JSON", [problem]) from None
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from steplife._findings import shown
+
 if TYPE_CHECKING:
     from steplife._findings import Finding
 
@@ -98,7 +100,9 @@ class IllegalTransitionError(SteplifeError, ValueError):
         self.entity = entity
         self.terminal = terminal
         hint = f"; {status!r} is terminal, no trigger leaves it" if terminal else ""
-        super().__init__(f"{entity} {record_id!r}: cannot {trigger} from status {status!r}{hint}")
+        super().__init__(
+            f"{entity} {shown(record_id)}: cannot {trigger} from status {status!r}{hint}"
+        )
 
 
 class UnknownRuleError(SteplifeError, KeyError):
@@ -130,7 +134,7 @@ class ConflictError(StoreError):
         self.version = version
         self.current = current
         super().__init__(
-            f"step {step_id!r}: expected version {expected}, but the store is at {version}; "
+            f"step {shown(step_id)}: expected version {expected}, but the store is at {version}; "
             "reload the step and decide again"
         )
 
@@ -153,7 +157,7 @@ class StepNotFoundError(StoreError, KeyError):
 
     def __init__(self, step_id: str) -> None:
         self.step_id = step_id
-        super().__init__(f"no step {step_id!r} in the store")
+        super().__init__(f"no step {shown(step_id)} in the store")
 
     def __str__(self) -> str:
         # KeyError's str() would quote the whole message again.

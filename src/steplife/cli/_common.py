@@ -7,7 +7,7 @@ from typing import Any, Final, NoReturn
 
 from rich.text import Text
 
-from steplife._findings import Finding, Severity
+from steplife._findings import Finding, Severity, cut
 from steplife._rules import Rules
 from steplife.errors import SteplifeError
 
@@ -85,7 +85,7 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         "file": finding.file,
         "line": finding.line,
         "event_index": finding.event_index,
-        "step_id": finding.step_id,
+        "step_id": None if finding.step_id is None else cut(finding.step_id),
     }
 
 
@@ -100,6 +100,6 @@ def finding_text(finding: Finding) -> Text:
     text = Text(f"{where}: ")
     text.append(f"{finding.severity.value} {finding.rule}", style=style)
     if finding.step_id:
-        text.append(f" [{finding.step_id}]", style="dim")
+        text.append(f" [{cut(finding.step_id)}]", style="dim")
     text.append(f" {finding.message}")
     return text

@@ -12,6 +12,7 @@ from typing import Any, Final
 import attrs
 import orjson
 
+from steplife._findings import shown
 from steplife._lifecycle import Lifecycle
 from steplife._rules import Rules
 from steplife._wire import structure, to_dict
@@ -48,10 +49,12 @@ def load_snapshot(step_id: str, text: str) -> RunStep:
     try:
         loaded = structure(orjson.loads(text))
     except orjson.JSONDecodeError as exc:
-        raise StoreError(f"step {step_id!r}: the stored snapshot is not JSON ({exc})") from None
+        raise StoreError(
+            f"step {shown(step_id)}: the stored snapshot is not JSON ({exc})"
+        ) from None
     if isinstance(loaded, list):
         problems = "; ".join(f.message for f in loaded)
-        raise StoreError(f"step {step_id!r}: the stored snapshot is not a step ({problems})")
+        raise StoreError(f"step {shown(step_id)}: the stored snapshot is not a step ({problems})")
     return loaded
 
 
@@ -134,7 +137,9 @@ class DatabaseStore:
                     return self._apply_once(item, expected_version)
                 except Conflict:
                     continue
-            raise StoreError(f"step {item.step_id!r}: gave up after {RETRIES} conflicting writes")
+            raise StoreError(
+                f"step {shown(item.step_id)}: gave up after {RETRIES} conflicting writes"
+            )
 
     def _apply_once(self, item: Item, expected_version: int | None) -> ApplyResult:
         """Decide and write `item` against the step as stored now; `Conflict` if it moved."""
@@ -149,7 +154,9 @@ class DatabaseStore:
         warnings, error = offer_or_reject(state, item, self._engine.next_batch())
         if error is not None:
             raise RejectedEventError(
-                f"{item.event} for step {step_id!r} rejected, nothing written", [error], current
+                f"{item.event} for step {shown(step_id)} rejected, nothing written",
+                [error],
+                current,
             )
         try:  # memory is now ahead of the database, until the write succeeds
             now = time.time()
@@ -207,7 +214,7 @@ class DatabaseStore:
             except (Conflict, ConflictError):
                 continue  # it moved: look again
             return None if result.duplicate else result
-        raise StoreError(f"step {step_id!r}: gave up after {RETRIES} conflicting writes")
+        raise StoreError(f"step {shown(step_id)}: gave up after {RETRIES} conflicting writes")
 
     def _expiry(self, state: StepState, now: int, cutoff: int) -> Item | None:
         """The ``expired`` event for a step still stale, built by the lifecycle machine."""
@@ -220,7 +227,9 @@ class DatabaseStore:
             self._mover.apply(step, "expire", at=now)
         except SteplifeError as exc:
             raise RejectedEventError(
-                f"step {step.id!r} cannot expire", getattr(exc, "findings", []), _current(state)
+                f"step {shown(step.id)} cannot expire",
+                getattr(exc, "findings", []),
+                _current(state),
             ) from exc
         return step_item(self.rules, EXPIRED, to_dict(step))
 

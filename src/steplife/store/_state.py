@@ -21,7 +21,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from steplife._events import Event
-from steplife._findings import Finding, Severity
+from steplife._findings import Finding, Severity, shown
 from steplife._lifecycle import EVENT_KINDS, STEP_PREFIX, TERMINAL_KINDS
 from steplife._rules import Rules
 from steplife._tracker import Tracker
@@ -231,7 +231,7 @@ class StepState:
                 data = orjson.loads(row.payload)
             except orjson.JSONDecodeError as exc:
                 raise StoreError(
-                    f"step {step_id!r} v{row.version}: stored payload: {exc}"
+                    f"step {shown(step_id)} v{row.version}: stored payload: {exc}"
                 ) from None
             tracker.feed(row.event, data)
             state.recorded[row.digest] = state.recorded.get(row.digest, 0) + 1
@@ -285,7 +285,7 @@ class StepState:
             loaded = structure(self.last_full)
             if isinstance(loaded, RunStep):
                 return loaded
-            raise StoreError(f"step {self.step_id!r}: no valid snapshot to store") from None
+            raise StoreError(f"step {shown(self.step_id)}: no valid snapshot to store") from None
 
 
 def no_step_finding(item: Item) -> Finding:
@@ -296,7 +296,7 @@ def no_step_finding(item: Item) -> Finding:
     return Finding(
         rule="unknown-step",
         severity=Severity.ERROR,
-        message=f"{item.event} for step {item.step_id!r}, which the store has never seen",
+        message=f"{item.event} for step {shown(item.step_id)}, which the store has never seen",
         step_id=item.step_id,
         file=item.file,
         line=item.line or None,
