@@ -26,10 +26,8 @@ from pathlib import Path
 import orjson
 
 from benchmarks import gen_stream
-from benchmarks.baselines import floor_validate
-from benchmarks.stream import EVENTS, SEED, STEPS, stream_file
+from benchmarks.stream import EVENTS, SEED, STEPS, print_sections, steplife_and_floor, stream_file
 from steplife import Tracker, read_events
-from steplife._validate import validate_file
 
 IN_FLIGHT = 20_000  # the target's shape
 WIDE_IN_FLIGHT = 100_000  # informational: the same stream, five times as many open
@@ -63,10 +61,6 @@ def in_flight_profile(path: Path) -> tuple[int, float]:
     return most, total / max(lines, 1)
 
 
-def _events_per_s(count: int, seconds: float) -> float:
-    return count / seconds
-
-
 def replay_in_flight(path: Path) -> dict[str, float]:
     """Events/s of `validate_file` and of the floor on `path`, and steplife's share of it.
 
@@ -75,16 +69,7 @@ def replay_in_flight(path: Path) -> dict[str, float]:
     the cores, and waiting for a core is not the replay's cost.
     """
     most, mean = in_flight_profile(path)
-    gc.collect()
-    start = time.process_time()
-    report = validate_file(str(path))
-    ours = _events_per_s(report.events, time.process_time() - start)
-
-    gc.collect()
-    start = time.process_time()
-    with path.open("rb") as lines:
-        floor_events = floor_validate(lines)
-    floor = _events_per_s(floor_events, time.process_time() - start)
+    report, ours, floor = steplife_and_floor(path, time.process_time)
     return {
         "events": report.events,
         "steps": sum(report.statuses.values()) + report.dangling,
@@ -151,11 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quick:
         wide = in_flight_stream_file(WIDE_IN_FLIGHT)
         sections[f"replay, {WIDE_IN_FLIGHT:,} in flight"] = replay_in_flight(wide)
-    for title, figures in sections.items():
-        print(title)
-        for measure, value in figures.items():
-            shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
-            print(f"{measure:>30}: {shown}")
+    print_sections(sections.items())
     return 0
 
 

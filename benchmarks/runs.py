@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.baselines import floor_validate
-from benchmarks.stream import stream_file
+from benchmarks.stream import print_sections, stream_file
 from steplife import Event, Run, Tracker, open_input, parse, read_events
 from steplife._events import detect_format
 from steplife._run_lifecycle import run_trigger_between
@@ -278,11 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if captures := real_streams():
         sections.append(("real captures", real_captures_cost(captures, args.repeat)))
-    for title, figures in sections:
-        print(title)
-        for measure, value in figures.items():
-            shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
-            print(f"{measure:>30}: {shown}")
+    print_sections(sections)
     return 0
 
 

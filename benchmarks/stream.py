@@ -6,15 +6,17 @@ The stream is `gen_stream`'s reproducible 1,000,000 events over 200,000 steps
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping
 from itertools import islice
 from pathlib import Path
 
 from benchmarks import gen_stream
 from benchmarks.baselines import floor_validate, sdk_peer
-from steplife._validate import validate_file
+from steplife._validate import FileReport, validate_file
 
 DATA = Path(__file__).parent / "data"
 EVENTS, STEPS, SEED = 1_000_000, 200_000, 0
@@ -54,17 +56,37 @@ def _rate(events: int, seconds: float) -> float:
     return events / seconds
 
 
-def replay_rates(path: Path) -> dict[str, float]:
-    """Events per second of steplife (collect mode), the floor and the SDK peer."""
-    start = time.perf_counter()
-    report = validate_file(str(path))
-    ours = _rate(report.events, time.perf_counter() - start)
-    errors = sum(1 for f in report.findings if f.is_error)
+def steplife_and_floor(
+    path: Path, clock: Callable[[], float] = time.perf_counter
+) -> tuple[FileReport, float, float]:
+    """`validate_file` (collect mode) and the floor on `path`: the report and both rates.
 
-    start = time.perf_counter()
+    Each run starts from a collected heap; `clock` times them (wall or CPU time).
+    """
+    gc.collect()
+    start = clock()
+    report = validate_file(str(path))
+    ours = _rate(report.events, clock() - start)
+    gc.collect()
+    start = clock()
     with path.open("rb") as lines:
         floor_events = floor_validate(lines)
-    floor = _rate(floor_events, time.perf_counter() - start)
+    return report, ours, _rate(floor_events, clock() - start)
+
+
+def print_sections(sections: Iterable[tuple[str, Mapping[str, float]]]) -> None:
+    """Print each section's title, then its figures, one per line."""
+    for title, figures in sections:
+        print(title)
+        for measure, value in figures.items():
+            shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
+            print(f"{measure:>30}: {shown}")
+
+
+def replay_rates(path: Path) -> dict[str, float]:
+    """Events per second of steplife (collect mode), the floor and the SDK peer."""
+    report, ours, floor = steplife_and_floor(path)
+    errors = sum(1 for f in report.findings if f.is_error)
 
     with path.open("rb") as lines:
         head = list(islice(lines, PEER_SLICE))
@@ -87,7 +109,7 @@ def replay_rates(path: Path) -> dict[str, float]:
 # ru_maxrss across exec, which would measure the benchmark runner instead.
 _RSS_SCRIPT = """
 import sys
-from steplife._validate import validate_file
+from steplife._validate import FileReport, validate_file
 report = validate_file(sys.argv[1])
 with open("/proc/self/status") as status:
     peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))

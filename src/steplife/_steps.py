@@ -23,7 +23,7 @@ from steplife._lifecycle import STEP_EVENT_KINDS, STEP_PREFIX, TERMINAL_KINDS
 from steplife._merge import MergeError, as_object, merge_delta
 from steplife._rules import earliest_end_stamp, latest_stamp
 from steplife._runs import Problem, RunState
-from steplife._wire import structure, structure_as, to_dict, unstructure
+from steplife._wire import structure, structure_as, to_dict, unstructure, wire_fields
 from steplife.errors import InvalidRecordError
 from steplife.model import NO_EXTRA, STATUSES, STEP_TYPES, RunStep, StepStatus, StepType
 
@@ -376,21 +376,10 @@ def _label(name: str | None, message: str) -> str:
     return f"{name}: {message}" if name else message
 
 
+_NESTED_FIELDS: Final = ("last_error", "usage", "step_details")
 # The fields a snapshot's JSON holds as plain values, equal to the record's own.
-_PLAIN_FIELDS: Final = (
-    "id",
-    "object",
-    "created_at",
-    "run_id",
-    "assistant_id",
-    "thread_id",
-    "type",
-    "status",
-    "cancelled_at",
-    "completed_at",
-    "expired_at",
-    "failed_at",
-    "metadata",
+_PLAIN_FIELDS: Final = tuple(
+    field.name for field in wire_fields(RunStep) if field.name not in _NESTED_FIELDS
 )
 
 
@@ -398,7 +387,7 @@ _sent_plain: Final = operator.itemgetter(*_PLAIN_FIELDS)
 _plain: Final = operator.attrgetter(*_PLAIN_FIELDS)
 
 # Every key of a step's JSON: a payload that loaded has each of them.
-_WIRE_KEYS: Final = frozenset((*_PLAIN_FIELDS, "last_error", "usage", "step_details"))
+_WIRE_KEYS: Final = frozenset((*_PLAIN_FIELDS, *_NESTED_FIELDS))
 _WIRE_KEY_COUNT: Final = len(_WIRE_KEYS)
 
 

@@ -302,7 +302,7 @@ class Tracker:
                 return
         step = structure(data)
         if isinstance(step, list):
-            self._malformed(name, data, step)
+            self._malformed(name, step, _str(data.get("id")) if type(data) is dict else None)
             return
         seen = steps.seen(step.id, kind)
         for finding in self.rules.check(step):
@@ -335,15 +335,17 @@ class Tracker:
         steps.drop(live)
         self._finish(step, live.run)
 
-    def _malformed(self, name: str, data: Any, problems: list[Finding]) -> None:
-        """Note why `data`, the payload of the step event `name`, loads as no step."""
-        step_id = _str(data.get("id")) if type(data) is dict else None
+    def _malformed(
+        self, name: str, problems: list[Finding], step_id: str | None, run_id: str | None = None
+    ) -> None:
+        """Note why the payload of event `name` loads as no record (`problems` say)."""
         for problem in problems:
             self._note(
                 "malformed-event",
                 self._label(name, problem.message),
                 step_id,
                 path=f"data.{problem.path}" if problem.path else "data",
+                run_id=run_id,
             )
 
     def _new_step(self, step: RunStep, kind: str) -> None:
@@ -423,14 +425,7 @@ class Tracker:
             return
         result = structure_run(data)
         if isinstance(result, list):
-            for problem in result:
-                self._note(
-                    "malformed-event",
-                    self._label(name, problem.message),
-                    None,
-                    path=f"data.{problem.path}" if problem.path else "data",
-                    run_id=run_id,
-                )
+            self._malformed(name, result, None, run_id)
             return
         run = result
         for finding in self.rules.check_run(run):
