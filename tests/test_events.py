@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from steplife import SteplifeError
+from steplife import SteplifeError, Tracker
 from steplife._events import (
     Event,
     detect_format,
@@ -185,12 +185,25 @@ def test_sse_comments_ids_and_retry_lines_are_skipped() -> None:
 
 
 def test_sse_a_new_event_line_ends_the_previous_event_without_a_blank_line() -> None:
+    """The repair is noted on the event it ended, naming the line that ended it."""
     data = b'event: a\ndata: {"x":1}\nevent: b\ndata: {"y":2}\nevent: done\ndata: [DONE]\n'
+    note = "no blank line ends this SSE event: the event: line on line {} starts the next one"
     assert sse_events(data) == [
-        Event("a", {"x": 1}, "c.sse", 1, 1),
-        Event("b", {"y": 2}, "c.sse", 3, 2),
+        Event("a", {"x": 1}, "c.sse", 1, 1, note=note.format(3)),
+        Event("b", {"y": 2}, "c.sse", 3, 2, note=note.format(5)),
         Event("done", "[DONE]", "c.sse", 5, 3),
     ]
+
+
+def test_an_sse_event_without_its_blank_line_is_a_warning_and_is_still_replayed() -> None:
+    """The Tracker reports the repair as sse-missing-blank-line, then feeds the event."""
+    text = b'event: thread.run.step.created\ndata: {"id": 1}\nevent: done\ndata: [DONE]\n\n'
+    tracker = Tracker().consume(read_events(io.BytesIO(text), "c.sse"))
+
+    found = [(f.rule, f.severity.value, f.line) for f in tracker.findings]
+    assert ("sse-missing-blank-line", "warning", 1) == found[0]
+    assert "malformed-event" in [rule for rule, _, _ in found[1:]]  # the event was fed too
+    assert 2 == tracker.events
 
 
 def test_sse_done_is_read_with_its_data_or_as_a_bare_event_line() -> None:

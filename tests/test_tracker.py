@@ -201,6 +201,7 @@ def test_the_rule_examples_cover_every_stream_rule_the_tracker_reports() -> None
         "schema",  # loading rules: the JSON loader's
         "unknown-key",
         "empty-stream",  # reported per input by validate_file (see test_validate)
+        "sse-missing-blank-line",  # in SSE text alone: test_events has its example
         "illegal-transition",  # a terminal event after the end is after-terminal instead
         *CROSS_RULES,  # a step against its run: test_runs.py has their examples
     }

@@ -54,7 +54,9 @@ class Event(NamedTuple):
 
     ``data`` is the decoded JSON payload (or the raw text, such as ``[DONE]``);
     ``line`` is the 1-based line the event starts on; ``event_index`` its 1-based number
-    in its stream; ``error`` is None unless the event is malformed.
+    in its stream; ``error`` is None unless the event is malformed; ``note`` says how
+    the reader repaired its framing, if it had to (an SSE event with no blank line
+    after it), which the Tracker reports as ``sse-missing-blank-line``.
     """
 
     name: str | None
@@ -63,6 +65,7 @@ class Event(NamedTuple):
     line: int
     event_index: int
     error: str | None = None
+    note: str | None = None
 
 
 def _decode(raw: bytes) -> tuple[Any, str | None]:
@@ -167,7 +170,8 @@ def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event
         if not line or (line.startswith(b"event:") and (name is not None or data)):
             if name is not None or data:
                 index += 1
-                yield _sse_event(name, data, file, start, index)
+                event = _sse_event(name, data, file, start, index)
+                yield event._replace(note=_NO_BLANK_LINE.format(number)) if line else event
                 name, data = None, []
             if not line:
                 continue
@@ -192,6 +196,9 @@ def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event
         )
 
 
+_NO_BLANK_LINE: Final = (
+    "no blank line ends this SSE event: the event: line on line {} starts the next one"
+)
 _LINE_ENDS: Final = re.compile(rb"\r\n|\r|\n")
 
 

@@ -522,6 +522,7 @@ _ALL_RULES: Final = (
     # Stream rules: found by the Tracker, which sees the sequence. The first ones
     # apply to steps and runs alike.
     Rule("malformed-event", E, "each event parses and its payload is a valid step, delta or run"),
+    Rule("sse-missing-blank-line", W, "a blank line ends each SSE event"),
     Rule("unknown-step", E, "a delta belongs to a step already seen"),
     Rule("adopted-step", W, "a step's first event is `created`"),
     Rule("duplicate-created", E, "a step or run is created once"),

@@ -170,7 +170,7 @@ class Tracker:
         """Feed every event of `events`, in order; return the tracker."""
         feed = self.feed_at  # what feed_event does, one call less per event
         for event in events:
-            if event.error is None:
+            if event.error is None and event.note is None:
                 feed(event.name or "", event.data, (event.file, event.line, event.event_index))
             else:
                 self.feed_event(event)
@@ -183,6 +183,14 @@ class Tracker:
             self.events += 1  # it is an event of the input, even if unreadable
             self._note("malformed-event", self._label(event.name, event.error), None)
             return self._commit()
+        if event.note is not None:
+            # The reader's repair comes first: it is about how the event was framed.
+            self._start(event.file, event.line, event.event_index)
+            self._note("sse-missing-blank-line", event.note, None)
+            noted = self._commit()
+            return noted + self.feed_at(
+                event.name or "", event.data, (event.file, event.line, event.event_index)
+            )
         return self.feed_at(
             event.name or "", event.data, (event.file, event.line, event.event_index)
         )

@@ -92,7 +92,7 @@ def digest_of(event: str, payload: bytes) -> int:
 def _malformed(rules: Rules, event: Event) -> Item | None:
     """The item of an event the Tracker finds malformed (None if that rule is ignored)."""
     tracker = Tracker(rules=rules, strict=True, follow_runs=False)
-    name, data, file, line, index, error = event
+    name, data, file, line, index, error = event[:6]
     try:
         if error is not None:
             tracker.feed_event(event)
@@ -167,7 +167,7 @@ def items_of(rules: Rules, events: Iterable[object]) -> Iterator[Item | None]:
             if event.error is not None:
                 yield _malformed(rules, event)
                 continue
-            name, data, file, line, index, _ = event
+            name, data, file, line, index = event[:5]
             item = step_item(rules, name or "", data, file=file, line=line, index=index)
         if item is None or item.finding is not None:
             yield item

@@ -81,6 +81,10 @@ UNREACHABLE_RULES: Final[Mapping[str, str]] = {
         "a loader rule, checked only when loading strictly; the Tracker loads leniently, "
         "as the API adds keys over time"
     ),
+    "sse-missing-blank-line": (
+        "found by the SSE reader in SSE text alone; the mutations write streams as JSONL, "
+        "where events have no blank line to miss"
+    ),
     "time-travel": (
         "a stream can only hold an earlier stamp than one already seen for the step "
         "if an in_progress snapshot carries a stamp (stamp-mismatch) or a later created_at "
