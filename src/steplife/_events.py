@@ -165,13 +165,17 @@ def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event
     name: str | None = None
     data: list[bytes] = []
     start = strays = 0
+    repaired = False
     for number, raw in enumerate(_sse_lines(stream), 1):
         line = raw.rstrip(b"\r\n")
         if not line or (line.startswith(b"event:") and (name is not None or data)):
             if name is not None or data:
                 index += 1
                 event = _sse_event(name, data, file, start, index)
-                yield event._replace(note=_NO_BLANK_LINE.format(number)) if line else event
+                if line and not repaired:  # noted once: a capture that does it, does it always
+                    repaired = True
+                    event = event._replace(note=_NO_BLANK_LINE.format(number))
+                yield event
                 name, data = None, []
             if not line:
                 continue
@@ -197,7 +201,8 @@ def read_sse(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event
 
 
 _NO_BLANK_LINE: Final = (
-    "no blank line ends this SSE event: the event: line on line {} starts the next one"
+    "no blank line ends this SSE event: the event: line on line {} starts the next one "
+    "(later events like it in this input are read alike, without a warning each)"
 )
 _LINE_ENDS: Final = re.compile(rb"\r\n|\r|\n")
 
