@@ -934,3 +934,20 @@ def test_shown_cuts_a_value_to_the_limit(value: object, expected: str) -> None:
     """`shown` keeps a short value whole and cuts a long one, marking the cut with ``…``."""
     assert expected == shown(value)
     assert len(shown(value)) <= SHOWN_LIMIT + 2  # the quotes around a cut string
+
+
+def test_replay_of_a_step_too_deep_to_write_says_so_and_exits_1(
+    steplife: Any, tmp_path: Path
+) -> None:
+    """An unknown key nested 300 levels deep reads (JSON allows it) but cannot be written:
+    the step is named on stderr, the others are written, and the exit status is 1."""
+    name, data = completed()
+    deep = b"[" * 300 + b'"x"' + b"]" * 300
+    terminal = orjson.dumps({"event": name, "data": data})[:-2] + b',"deep":' + deep + b"}}"
+    first = orjson.dumps({"event": created()[0], "data": created()[1]})
+    path = write(tmp_path, "deep.jsonl", first + b"\n" + terminal + b"\n")
+
+    run = steplife("replay", path)
+
+    assert (1, "") == (run.code, run.out)
+    assert f"{STEP_ID!r} cannot be written as JSON" in run.err

@@ -14,7 +14,7 @@ converter (no global converter is mutated). It installs these rules:
   ``model``, ``tools``, ...); a missing nullable field reads as null;
 - what could not be written back is refused at load with its path: an integer
   beyond 64 bits, a lone surrogate, a non-string key, an infinite or NaN float, an
-  unknown value nested more than 64 levels deep;
+  unknown value nested more than 200 levels deep;
 - keys the spec marks optional (file-search ``ranking_options``, ``results``,
   ``content`` and its ``type``/``text``) are left out when null; every other
   nullable field is written as ``null``; key order is the API's.
@@ -324,8 +324,13 @@ def _leftover(value: dict[str, Any], known: frozenset[str]) -> Mapping[str, Any]
     return left or NO_EXTRA
 
 
-_CARRIED_DEPTH: Final = 64
+_CARRIED_DEPTH: Final = 200
 """How deeply an unmodelled value may nest: JSON writers stop at 255 levels in all."""
+
+
+def _shared_leftover(value: dict[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
+    """The keys of `value` that are not `known`, their values shared with `value`."""
+    return {key: item for key, item in value.items() if key not in known} or NO_EXTRA
 
 
 def _leftover_at_path(value: dict[str, Any], known: frozenset[str], cls: type) -> Mapping[str, Any]:
@@ -342,20 +347,38 @@ def _leftover_at_path(value: dict[str, Any], known: frozenset[str], cls: type) -
     return _leftover(value, known)
 
 
-def _owned(value: Any, depth: int = 0) -> Any:
+def _owned(value: Any) -> Any:
     """`value` with every dict and list copied, so no caller's object is shared.
 
     Raises for what could not be written back: a float JSON cannot carry (it would
-    read as null), or nesting deeper than `_CARRIED_DEPTH`.
+    read as null), or nesting deeper than `_CARRIED_DEPTH`. A container is copied by
+    a JSON round trip, in C (a run's ``tools`` would take ten times as long in
+    Python); only when that cannot vouch for it (it failed, or wrote a ``null``, which
+    an infinite float also becomes) is it walked in Python, to say what is wrong.
     """
+    if type(value) is dict or type(value) is list:
+        try:
+            text = orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            return _walked(value)
+        if b"null" in text:
+            return _walked(value)
+        return orjson.loads(text)
+    if type(value) is float and value - value != 0:
+        raise _WireTypeError(_NOT_FINITE)
+    return value
+
+
+def _walked(value: Any, depth: int = 0) -> Any:
+    """`_owned`, in Python: copies `value`, raising at what JSON could not carry."""
     if type(value) is dict or type(value) is list:
         if depth == _CARRIED_DEPTH:
             raise _WireTypeError(
                 f"nested more than {_CARRIED_DEPTH} levels deep, too deep to carry"
             )
         if type(value) is dict:
-            return {key: _owned(item, depth + 1) for key, item in value.items()}
-        return [_owned(item, depth + 1) for item in value]
+            return {key: _walked(item, depth + 1) for key, item in value.items()}
+        return [_walked(item, depth + 1) for item in value]
     if type(value) is float and value - value != 0:
         raise _WireTypeError(_NOT_FINITE)
     return value
@@ -365,8 +388,24 @@ def _with_extra(written: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, 
     """`written` followed by the record's unmodelled keys (a modelled key always wins)."""
     for key, item in extra.items():
         if key not in written:
-            written[key] = _owned(item)
+            written[key] = _copied(item)
     return written
+
+
+def _copied(value: Any) -> Any:
+    """A copy of `value` (a JSON value), so what is written shares nothing with the record.
+
+    By a JSON round trip, in C, when it can; else walked (a value JSON could not
+    carry is copied as it is: `to_json` says what is wrong with it).
+    """
+    if type(value) is not dict and type(value) is not list:
+        return value
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        if type(value) is dict:
+            return {key: _copied(item) for key, item in value.items()}
+        return [_copied(item) for item in value]
 
 
 def _is_list(tp: Any) -> bool:
@@ -395,6 +434,7 @@ def _list_hook(converter: cattrs.Converter) -> Callable[[Any], Callable[[Any, An
 
 def _strict_records_hook(
     converter: cattrs.Converter,
+    leftover: Callable[[dict[str, Any], frozenset[str]], Mapping[str, Any]],
 ) -> Callable[[Any], Callable[[Any, Any], Any]]:
     """Generate, for each attrs record, a fast structure function with inline checks.
 
@@ -415,7 +455,7 @@ def _strict_records_hook(
         ]
         fields = wire_fields(cls)
         namespace["_known"] = frozenset(field.name for field in fields)
-        namespace["_leftover"] = _leftover
+        namespace["_leftover"] = leftover
         namespace["_MISSING"] = _MISSING
         lines.append("    m = 0")  # how many nullable keys are missing
         for i, field in enumerate(fields):
@@ -541,11 +581,15 @@ def _field_check(
     return [f"    {var} = {name}({var}, {name}_type)"]
 
 
-def make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.Converter:
+def make_converter(
+    *, detailed: bool = False, strict: bool = False, shared: bool = False
+) -> cattrs.Converter:
     """A converter that reads and writes run steps exactly as the API does.
 
     `detailed` makes failures collect every problem with its path (slower);
-    `strict` also reports unknown keys. See the module docstring for the rules.
+    `strict` also reports unknown keys. A `shared` converter keeps an unknown key's
+    value as it is in the payload, not a checked copy: for callers that own the
+    payload they load (the replay, which decoded it). See the module docstring.
     """
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=strict)
     converter.register_structure_hook(str, _structure_str)
@@ -556,7 +600,9 @@ def make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.Co
     if detailed:
         converter.register_structure_hook_factory(attrs.has, _records_hook(converter))
     else:
-        converter.register_structure_hook_factory(attrs.has, _strict_records_hook(converter))
+        leftover = _shared_leftover if shared else _leftover
+        factory = _strict_records_hook(converter, leftover)
+        converter.register_structure_hook_factory(attrs.has, factory)
     converter.register_structure_hook_factory(_is_list, _list_hook(converter))
     # cattrs re-dispatches a union on every value; ours look the class up once.
     for union in _UNIONS:
@@ -571,6 +617,7 @@ def make_converter(*, detailed: bool = False, strict: bool = False) -> cattrs.Co
 
 
 _FAST: Final = make_converter()
+_SHARED: Final = make_converter(shared=True)
 _DETAILED: Final = make_converter(detailed=True)
 _STRICT: Final = make_converter(detailed=True, strict=True)
 
@@ -666,23 +713,31 @@ def _structure_detailed(
 
 
 def structure(data: Any, *, strict: bool = False) -> RunStep | list[Finding]:
-    """Load `data` as a step, or return the schema findings that prevent it."""
-    return _structure(RunStep, data, strict)
+    """Load `data` as a step, or return the schema findings that prevent it.
+
+    For the replay and the store, which own the payloads they load: an unknown key's
+    value is kept as it is in `data`, not copied (`from_dict` copies and checks it).
+    """
+    return _structure(RunStep, data, strict, shared=True)
 
 
 def structure_run(data: Any, *, strict: bool = False) -> Run | list[Finding]:
     """Load `data` as a run, or return the schema findings that prevent it.
 
     A run's documented but unmodelled keys (model, tools, ...) are carried in its
-    ``extra``; only undocumented ones are reported, when `strict`.
+    ``extra`` (shared with `data`, as `structure` does); only undocumented ones are
+    reported, when `strict`.
     """
-    return _structure(Run, data, strict)
+    return _structure(Run, data, strict, shared=True)
 
 
-def _structure(cls: type[RecordT], data: Any, strict: bool) -> RecordT | list[Finding]:
+def _structure(
+    cls: type[RecordT], data: Any, strict: bool, shared: bool = False
+) -> RecordT | list[Finding]:
     if not strict:
         try:
-            return _FAST_HOOKS[cls](data, cls)  # type: ignore[no-any-return]
+            hooks = _SHARED_HOOKS if shared else _FAST_HOOKS
+            return hooks[cls](data, cls)  # type: ignore[no-any-return]
         except Exception:
             pass
     return _structure_detailed(data, _STRICT if strict else _DETAILED, cls)
@@ -694,6 +749,9 @@ RecordT = TypeVar("RecordT", bound=Record)
 _RECORDS: Final[tuple[type[Record], ...]] = (RunStep, Run)
 _FAST_HOOKS: Final[Mapping[type, Callable[[Any, type], Any]]] = {
     cls: _FAST.get_structure_hook(cls) for cls in _RECORDS
+}
+_SHARED_HOOKS: Final[Mapping[type, Callable[[Any, type], Any]]] = {
+    cls: _SHARED.get_structure_hook(cls) for cls in _RECORDS
 }
 _UNSTRUCTURE: Final[Mapping[type, Callable[[Any], Any]]] = {
     cls: _FAST.get_unstructure_hook(cls) for cls in _RECORDS
@@ -936,9 +994,13 @@ def to_json(value: Record) -> bytes:
     carry (an integer beyond 64 bits, a string with a lone surrogate): the loaders
     refuse such data, but a record's fields can be set directly.
     """
-    data = to_dict(value)
     try:
+        data = to_dict(value)
         return orjson.dumps(data)
+    except RecursionError:  # an unknown key nested too deeply even to copy
+        problem = _schema("$", "nested too deeply to write")
+        named = f"{_NAMES[type(value)]} {shown(value.id)}"
+        raise InvalidRecordError(f"{named} cannot be written as JSON", [problem]) from None
     except orjson.JSONEncodeError:
         problem = _unwritable(data) or _schema("$", "not writable as JSON")
         named = f"{_NAMES[type(value)]} {shown(value.id)}"
@@ -951,5 +1013,5 @@ def unstructure(value: Any) -> Any:
 
 
 def structure_as(data: Any, cls: type[T]) -> T:
-    """Load `data` as `cls` with the fast converter; raises on any problem."""
-    return _FAST.structure(data, cls)
+    """Load `data`, which the caller owns, as `cls` (see `structure`); raises on any problem."""
+    return _SHARED.structure(data, cls)

@@ -251,12 +251,17 @@ def _replay(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SteplifeError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     status = EXIT_OK
+    unwritten: list[str] = []
     try:
         for path in args.files:
             name = "<stdin>" if path == "-" else path
 
-            def write(step: Any) -> None:
-                out.write(to_json(step) + b"\n")
+            def write(step: Any, name: str = name) -> None:
+                try:
+                    out.write(to_json(step) + b"\n")
+                except SteplifeError as exc:  # a value JSON cannot carry: said, not written
+                    print(f"steplife: {name}: {exc}", file=sys.stderr)
+                    unwritten.append(step.id)
 
             tracker = Tracker(keep_finished=False, on_finished=write)
             try:
@@ -268,9 +273,14 @@ def _replay(args: argparse.Namespace) -> int:
                 continue
             for step_id in tracker.live_ids:
                 try:
-                    write(tracker.snapshot(step_id))
+                    snapshot = tracker.snapshot(step_id)
                 except SteplifeError as exc:
                     print(f"steplife: {name}: {exc}", file=sys.stderr)
+                    unwritten.append(step_id)
+                else:
+                    write(snapshot)
+            if unwritten and status == EXIT_OK:
+                status = EXIT_INVALID  # the output lacks a step: the caller must know
             if not tracker.valid:
                 errors = sum(1 for f in tracker.findings if f.severity is Severity.ERROR)
                 noun = "error" if errors == 1 else "errors"
