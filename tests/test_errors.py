@@ -14,7 +14,7 @@ from steplife import (
     SteplifeWarning,
     UnknownRuleError,
 )
-from steplife.errors import ConflictError, StoreError
+from steplife.errors import ConflictError, RejectedEventError, StoreError
 
 FINDINGS = [
     Finding(rule="schema", severity=Severity.ERROR, message="id: missing", path="id"),
@@ -112,3 +112,9 @@ def test_an_illegal_transition_names_its_catalogue_rule() -> None:
     error = IllegalTransitionError("step_1", "completed", "cancel")
     assert "illegal-transition" == error.rule
     assert "illegal-transition" in steplife.CATALOGUE
+
+
+def test_an_error_with_no_finding_ends_with_its_summary() -> None:
+    """No dangling colon and empty list: the summary is the whole message."""
+    assert "step 'x' rejected" == str(RejectedEventError("step 'x' rejected", []))
+    assert "invalid run" == str(InvalidRecordError("invalid run", []))

@@ -159,7 +159,9 @@ def test_a_value_starting_with_a_dash_is_explained(capsys: pytest.CaptureFixture
     assert "needs the form --option=VALUE" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["expire-stale", "--older-than=-5m"])
-    assert "not an age: '-5m'" in capsys.readouterr().err
+    assert "an age is how long ago, never negative: '-5m' (did you mean 5m?)" in (
+        capsys.readouterr().err
+    )
 
 
 def test_steps_filters_by_status_and_run(
@@ -264,8 +266,14 @@ def test_parse_age_reads_units(text: str, seconds: float) -> None:
     assert parse_age(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "m", "10x", "-5m", "10 minutes", "1h 30"])
+@pytest.mark.parametrize("text", ["", "m", "10x", "10 minutes", "1h 30"])
 def test_parse_age_refuses_anything_else(text: str) -> None:
     """Anything that is not an age is a ValueError."""
     with pytest.raises(ValueError, match="not an age"):
         parse_age(text)
+
+
+def test_a_negative_age_says_it_is_negative_and_what_was_meant() -> None:
+    """A minus sign is the likely slip: the message says so instead of "not an age"."""
+    with pytest.raises(ValueError, match=r"never negative: '-5m' \(did you mean 5m\?\)"):
+        parse_age("-5m")

@@ -44,8 +44,12 @@ class SteplifeWarning(UserWarning):
         self.finding = finding
 
 
-def _bullets(findings: Sequence[Finding]) -> str:
-    return "\n".join(f"  - {f.severity.value} {f.rule}: {f.message}" for f in findings)
+def _listed(summary: str, findings: Sequence[Finding]) -> str:
+    """`summary`, then one line per finding; `summary` alone when there is none."""
+    if not findings:
+        return summary
+    lines = "\n".join(f"  - {f.severity.value} {f.rule}: {f.message}" for f in findings)
+    return f"{summary}:\n{lines}"
 
 
 class InvalidRecordError(SteplifeError, ValueError):
@@ -57,7 +61,7 @@ class InvalidRecordError(SteplifeError, ValueError):
 
     def __init__(self, summary: str, findings: Sequence[Finding]) -> None:
         self.findings: tuple[Finding, ...] = tuple(findings)
-        super().__init__(f"{summary}:\n{_bullets(self.findings)}")
+        super().__init__(_listed(summary, self.findings))
 
 
 class InputError(SteplifeError, OSError):
@@ -149,7 +153,7 @@ class RejectedEventError(StoreError, ValueError):
     def __init__(self, summary: str, findings: Sequence[Finding], current: object = None) -> None:
         self.findings: tuple[Finding, ...] = tuple(findings)
         self.current = current
-        super().__init__(f"{summary}:\n{_bullets(self.findings)}")
+        super().__init__(_listed(summary, self.findings))
 
 
 class StepNotFoundError(StoreError, KeyError):

@@ -57,6 +57,11 @@ def parse_age(text: str) -> float:
     Raises `ValueError` for anything else.
     """
     compact = text.strip().lower()
+    if compact.startswith("-"):
+        shown = compact.lstrip("-")
+        raise ValueError(
+            f"an age is how long ago, never negative: {text!r} (did you mean {shown}?)"
+        )
     position, total = 0, 0.0
     for match in _AGE.finditer(compact):
         if match.start() != position:
