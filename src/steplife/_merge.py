@@ -99,7 +99,10 @@ def _merge_list(
     current: list[Any], value: list[Any], parent: str, key: str, depth: int
 ) -> list[Any]:
     # As the SDK: a list of scalars only ever grows (an empty one, unless the delta is indexed).
-    if all(type(e) in (str, int, float) for e in current) and (current or not _is_indexed(value)):
+    # The usual list, of tool calls or outputs, starts with an object: no scan for it.
+    if not (current and type(current[0]) is dict) and (
+        all(type(e) in (str, int, float) for e in current) and (current or not _is_indexed(value))
+    ):
         return current + value
     merged = list(current)
     for position, entry in enumerate(value):
