@@ -26,7 +26,7 @@ TARGETS = {
     "memory per live step": ("ratio", "<= 1.25"),
     "transition": ("ratio_vs_bare", "<= 1.5"),
     "JSON round trip": ("speedup", ">= 1.3"),
-    "stream replay": ("share_of_floor", ">= 0.20"),
+    "stream replay": ("share_of_floor", ">= 0.25"),
     IN_FLIGHT: ("share_of_floor", ">= 0.20"),
     WIDE_IN_FLIGHT: ("share_of_floor", ""),
     "memory per open step (Tracker)": ("bytes_per_open_step", "<= 1024"),
@@ -64,7 +64,12 @@ NOTES = """
   fires the `transitions` machine (eight `logging.debug` calls each) on the live record: the
   Tracker keeps the checked payload, and which events end a step is read off the compiled
   machine. That took steplife from 79,000 to 117,000 events/s, from 0.18 of the floor to
-  0.23-0.25 (the floor itself spreads 440,000-515,000 events/s between runs here).
+  0.23-0.25 (the floor itself spreads 440,000-515,000 events/s between runs here). Carrying
+  every unknown key with its record (nothing read is lost) cost about 0.3 us a snapshot;
+  reading, decoding and dispatching JSONL in one loop (no `Event` per readable line, no
+  generator per line, read errors caught once) won it back and more: 118,000-125,000
+  events/s, 0.23-0.25 of the floor over the runs of this session. The target of 0.25 is met
+  in some runs, not in all: it is reported as not met.
 - **stream replay, 20,000 steps in flight**: the stream replay benchmark's stream (1,000,000
   events, 200,000 steps, same seed) generated with up to 20,000 steps in flight instead of
   about 50 (`gen_stream.py --live 20000`: new steps open while fewer are in flight, so about
@@ -117,8 +122,11 @@ NOTES = """
   as runs and are counted as malformed). Target: following runs costs at most 10 %
   (`ratio` >= 0.90). Its `least_follower_ratio` is what any follower that loads and checks
   every run snapshot can reach here: 0.875 when first measured (the least follower's 10 us
-  per run event against a baseline of 4.3 us per event), so meeting 0.90 on this stream
-  takes a cheaper load and check of a run snapshot, not only a cheaper Tracker.
+  per run event against a baseline of 4.3 us per event), 0.80 since a run carries its
+  documented unmodelled keys (model, instructions, tools, ...: 14 of its 29 keys, written
+  back as read) instead of reading past them. Meeting 0.90 on this stream takes a cheaper
+  load and check of a run snapshot, not a cheaper Tracker: the full follower costs 1.12x
+  what the least one does.
 - **following runs (real captures)**: the same pairs on every recorded stream of
   `../shared/fixtures/real` (when it is beside the checkout), each validated from its bytes
   in memory, 40 times over per replay. Real streams are mostly message deltas: run events are
