@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 import storeevents as sf
 from steplife.cli import main
 from steplife.cli._store import parse_age
-from steplife.store import open_store
+from steplife.store import _sqlite, open_store
 from storeevents import T0, delta, event, started
 
 pytest_plugins = ["storefixtures"]
@@ -277,3 +279,43 @@ def test_a_negative_age_says_it_is_negative_and_what_was_meant() -> None:
     """A minus sign is the likely slip: the message says so instead of "not an age"."""
     with pytest.raises(ValueError, match=r"never negative: '-5m' \(did you mean 5m\?\)"):
         parse_age("-5m")
+
+
+def test_timeout_bounds_the_wait_for_a_locked_file(
+    tmp_path: Path, capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another writer holds the file: --timeout 0.2 gives up after it, with exit 2."""
+    db = str(tmp_path / "locked.db")
+    assert 0 == main(["ingest", "--db", db, str(capture)])
+    capsys.readouterr()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        start = time.monotonic()
+        code, _, err = _run(capsys, "ingest", "--db", db, "--timeout", "0.2", str(capture))
+        waited = time.monotonic() - start
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert 2 == code
+    assert "the database stayed locked for 0.2s" in err
+    assert waited < 10  # the default would wait 30 s
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])
+def test_timeout_must_be_a_positive_number_of_seconds(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["show", "--timeout=" + value, "step_1"])
+    assert f"expected a number of seconds above 0, got {value!r}" in capsys.readouterr().err
+
+
+def test_a_read_only_database_says_the_file_or_its_folder_is_read_only() -> None:
+    """SQLite's "attempt to write a readonly database" names what to fix."""
+    error = _sqlite._error(
+        "s.db", sqlite3.OperationalError("attempt to write a readonly database"), 30
+    )
+    assert str(error).startswith(
+        "s.db: cannot write: the file, or the folder it is in, is read-only"
+    )

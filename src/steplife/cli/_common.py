@@ -38,6 +38,20 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"steplife: {message} (see `{self.prog} --help`)\n")
 
 
+def seconds(text: str) -> float:
+    """A duration in seconds given on the command line: a number above 0.
+
+    Raises `argparse.ArgumentTypeError` (reported with the option's name) otherwise.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
 def positive(text: str) -> int:
     """A count given on the command line: a whole number of 1 or more.
 

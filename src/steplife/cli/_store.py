@@ -32,6 +32,7 @@ from steplife.cli._common import (
     finding_text,
     positive,
     rules_from,
+    seconds,
 )
 from steplife.errors import InputError, SteplifeError, StepNotFoundError
 from steplife.model import STATUSES
@@ -88,6 +89,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="SQLite file or postgresql:// DSN (default $STEPLIFE_DB or %(default)s)",
     )
     parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for a locked SQLite file or a PostgreSQL connection "
+        "(default %(default)g)",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -169,7 +178,7 @@ def ingest_json(report: IngestReport, db: str) -> dict[str, Any]:
 
 def _ingest(args: argparse.Namespace) -> int:
     errors: list[str] = []
-    with open_store(args.db, rules=rules_from(args)) as store:
+    with open_store(args.db, rules=rules_from(args), timeout=args.timeout) as store:
         report = store.ingest(
             _read_all(args.files, args.format, errors), batch_size=args.batch_size
         )
@@ -221,7 +230,7 @@ def stored_json(stored: StoredStep) -> dict[str, Any]:
 
 
 def _show(args: argparse.Namespace) -> int:
-    with open_store(_existing(args.db)) as store:
+    with open_store(_existing(args.db), timeout=args.timeout) as store:
         try:
             stored = store.get(args.step_id)
         except StepNotFoundError as exc:
@@ -262,7 +271,7 @@ def _steps_table(title: str, stored: Sequence[StoredStep]) -> Table:
 def _steps(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise SteplifeError(f"--limit {args.limit}: expected a number >= 0")
-    with open_store(_existing(args.db)) as store:
+    with open_store(_existing(args.db), timeout=args.timeout) as store:
         found = store.steps(
             run_id=args.run_id, thread_id=args.thread_id, status=args.status, limit=args.limit
         )
@@ -277,7 +286,7 @@ def _steps(args: argparse.Namespace) -> int:
 
 
 def _expire(args: argparse.Namespace) -> int:
-    with open_store(_existing(args.db), rules=rules_from(args)) as store:
+    with open_store(_existing(args.db), rules=rules_from(args), timeout=args.timeout) as store:
         results: list[ApplyResult] = store.expire_stale(args.older_than)
     if args.output == "json":
         _write_json(

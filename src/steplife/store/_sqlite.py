@@ -63,6 +63,8 @@ def _error(where: str, exc: sqlite3.Error, timeout: float) -> StoreError:
         text = f"{where}: not a SQLite database, or a corrupt one ({message})"
     elif "unable to open" in message:
         text = f"{where}: cannot open the database file ({message})"
+    elif "readonly" in message:
+        text = f"{where}: cannot write: the file, or the folder it is in, is read-only ({message})"
     elif "locked" in message or "busy" in message:
         text = f"{where}: the database stayed locked for {timeout:g}s ({message})"
     else:
