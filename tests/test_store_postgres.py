@@ -155,3 +155,16 @@ def test_a_store_reconnects_after_its_sessions_are_killed(pg_dsn: str) -> None:
         with pytest.raises(StoreError, match="lost the connection"):
             store.apply(*event("in_progress", "step_a"))
         assert store.apply(*event("in_progress", "step_a")).version == 2
+
+
+def test_psycopg_unwinding_noise_does_not_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """The second error psycopg logs while unwinding a failed pipeline is dropped; others pass."""
+    import logging
+
+    from steplife.store import _postgres  # noqa: F401  (installs the filter)
+
+    with caplog.at_level(logging.WARNING, logger="psycopg"):
+        logging.getLogger("psycopg").warning("error ignored terminating %r: %s", "pipe", "gone")
+        logging.getLogger("psycopg").warning("something else")
+
+    assert ["something else"] == [r.getMessage() for r in caplog.records]

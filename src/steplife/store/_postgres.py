@@ -12,6 +12,7 @@ to keep a store in its own schema.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,24 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in every
     raise StoreError("PostgreSQL stores need psycopg 3: pip install 'steplife[postgres]'") from exc
 
 __all__ = ["PostgresBackend", "redact"]
+
+
+class _UnwindingNoise(logging.Filter):
+    """Drops psycopg's "error ignored terminating" log records.
+
+    When a write fails inside psycopg's pipeline (``executemany`` uses one), psycopg
+    logs a second error met while it unwinds; the first reaches the caller as a
+    `StoreError`, which says what went wrong. Logged without a handler, the second
+    reached stderr as a stray line beside the command's own report.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+_PSYCOPG_LOG: Final = logging.getLogger("psycopg")
+if not any(isinstance(f, _UnwindingNoise) for f in _PSYCOPG_LOG.filters):
+    _PSYCOPG_LOG.addFilter(_UnwindingNoise())
 
 T = TypeVar("T")
 
