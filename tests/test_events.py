@@ -479,3 +479,29 @@ def test_the_fused_reader_hands_on_what_read_jsonl_yields(lines: list[bytes]) ->
         for e in read_jsonl(lines, "f.jsonl")
     ]
     assert expected == handed
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            b'{"event": "x", "data": {"id": "st\xff"}}\n',
+            "not valid UTF-8 at byte 33 of the line (0xff: invalid start byte)",
+        ),
+        (
+            b'{"event": "x", "data": "\xc3("}\n',
+            "not valid UTF-8 at byte 24 of the line (0xc3: invalid continuation byte)",
+        ),
+    ],
+    ids=["invalid-start", "invalid-continuation"],
+)
+def test_bad_utf8_in_a_jsonl_line_names_its_byte_offset(data: bytes, expected: str) -> None:
+    """orjson says "line 1 column 1"; the reader says which byte of the line is wrong."""
+    assert [expected] == [e.error for e in read_jsonl([data], "f")]
+
+
+def test_bad_utf8_in_sse_data_names_its_byte_offset_in_the_data() -> None:
+    events = sse_events(b'event: x\ndata: {"id": "st\xff"}\n\n')
+    assert ["not valid UTF-8 at byte 10 of its data (0xff: invalid start byte)"] == [
+        e.error for e in events
+    ]

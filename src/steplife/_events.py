@@ -72,7 +72,17 @@ def _decode(raw: bytes) -> tuple[Any, str | None]:
     try:
         return orjson.loads(raw), None
     except orjson.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc})"
+        return None, _not_json(raw, exc, "its data")
+
+
+def _not_json(raw: bytes, exc: Exception, where: str = "the line") -> str:
+    """Why `raw` is not JSON; for bad UTF-8, the byte offset orjson does not give."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        byte = raw[bad.start]
+        return f"not valid UTF-8 at byte {bad.start} of {where} (0x{byte:02x}: {bad.reason})"
+    return f"not valid JSON ({exc})"
 
 
 def read_jsonl(stream: Iterable[bytes], file: str | None = None) -> Iterator[Event]:
@@ -127,7 +137,7 @@ def feed_jsonl(
 
 def _undecodable(raw: bytes, exc: Exception, file: str | None, number: int, index: int) -> Event:
     truncated = "" if raw.endswith(b"\n") else " (truncated last line?)"
-    return Event(None, None, file, number, index, f"not valid JSON ({exc}){truncated}")
+    return Event(None, None, file, number, index, f"{_not_json(raw, exc)}{truncated}")
 
 
 def _misshapen(value: Any, file: str | None, number: int, index: int) -> Event:
