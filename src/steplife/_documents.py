@@ -17,7 +17,7 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 import attrs
 import orjson
 
-from steplife._events import Format
+from steplife._events import BOM, Format
 from steplife._findings import Finding, Severity
 from steplife._rules import Rules
 from steplife._wire import parse
@@ -38,7 +38,6 @@ INPUT_FORMATS: Final[tuple[str, ...]] = (*get_args(Format), "json")
 
 DOCUMENT_LIMIT: Final = 256 * 2**20
 """The largest input read whole as a document; a longer one is read as JSONL, line by line."""
-_BOM: Final = b"\xef\xbb\xbf"
 
 
 @attrs.frozen
@@ -70,7 +69,7 @@ def split_document(
         if line.strip():
             break
     if head:
-        head[0] = head[0].removeprefix(_BOM)  # no content: not even for the JSONL reader
+        head[0] = head[0].removeprefix(BOM)  # no content: not even for the JSONL reader
     if not head or not head[-1].strip():
         return None, iter(head)
     first = head[-1].strip()

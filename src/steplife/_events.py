@@ -45,7 +45,9 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 _SSE_FIELDS: Final = (b"event:", b"data:", b"id:", b"retry:", b":")
 _JSON_STARTS: Final = frozenset(bytes([c]) for c in b'["-0123456789tfn')
 """The first bytes of a JSON value that is not an object."""
-_BOM: Final = b"\xef\xbb\xbf"
+BOM: Final = b"\xef\xbb\xbf"
+"""A UTF-8 byte order mark: some editors write it first; it is no content."""
+"""A UTF-8 byte order mark: some editors write it first; it is no content."""
 _SSE_IGNORED: Final = frozenset((b"", b"id", b"retry"))  # "" is a `:` comment
 
 
@@ -259,7 +261,7 @@ def detect_format(head: bytes) -> Literal["jsonl", "sse"] | None:
     whole first line (a line the JSONL reader then flags, rather than the input being
     refused whole).
     """
-    text = head.removeprefix(_BOM).lstrip(b" \t\r\n")
+    text = head.removeprefix(BOM).lstrip(b" \t\r\n")
     if text.startswith(b"{"):
         return "jsonl"
     if text.startswith(_SSE_FIELDS):
@@ -348,7 +350,7 @@ def detected_format(
 def without_bom(lines: Iterator[bytes]) -> Iterator[bytes]:
     """`lines`, the first without a UTF-8 byte order mark (which is no content)."""
     for first in lines:
-        return chain((first.removeprefix(_BOM),), lines)
+        return chain((first.removeprefix(BOM),), lines)
     return iter(())
 
 

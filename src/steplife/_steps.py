@@ -23,7 +23,14 @@ from steplife._lifecycle import STEP_EVENT_KINDS, STEP_PREFIX, TERMINAL_KINDS
 from steplife._merge import MergeError, as_object, merge_delta
 from steplife._rules import earliest_end_stamp, latest_stamp
 from steplife._runs import Problem, RunState
-from steplife._wire import structure, structure_as, to_dict, unstructure, wire_fields
+from steplife._wire import (
+    structure,
+    structure_as,
+    to_dict,
+    unknown_keys,
+    unstructure,
+    wire_fields,
+)
 from steplife.errors import InvalidRecordError
 from steplife.model import NO_EXTRA, STATUSES, STEP_TYPES, RunStep, StepStatus, StepType
 
@@ -422,15 +429,8 @@ def _same_extra(data: dict[str, Any], step: RunStep) -> bool:
     if len(data) == _WIRE_KEY_COUNT:
         # Nothing but the step's own keys (the usual payload): no set to build.
         return step.extra is NO_EXTRA or not step.extra
-    sent = _extra(data)
+    sent = unknown_keys(data, _WIRE_KEYS)
     return sent is step.extra or sent == step.extra
-
-
-def _extra(data: dict[str, Any]) -> Mapping[str, Any]:
-    """The keys of a snapshot's JSON that are no field of a step (a step's ``extra``)."""
-    if data.keys() <= _WIRE_KEYS:
-        return NO_EXTRA
-    return {key: value for key, value in data.items() if key not in _WIRE_KEYS}
 
 
 def _same(sent: Any, record: object) -> bool:

@@ -235,7 +235,7 @@ class Tracker:
             # Only a payload nested hundreds of levels deep gets here (orjson reads up
             # to 1024); every check runs before the state changes.
             self._pending = []
-            step_id = _str(data.get("id")) if type(data) is dict else None
+            step_id = _id_of(data)
             self._note("malformed-event", f"{name}: nested too deeply to check", step_id)
         # Other events are only counted; an unknown one under thread.run. is passed by
         # too (a newer API's event), with a warning (a misspelling is more likely).
@@ -288,7 +288,7 @@ class Tracker:
         short = len(name) <= _HINTED_NAME
         guess = difflib.get_close_matches(name, _KNOWN_EVENTS, n=1) if short else []
         hint = f"; did you mean {guess[0]!r}?" if guess else ""
-        entity_id = _str(data.get("id")) if type(data) is dict else None
+        entity_id = _id_of(data)
         of_step = name.startswith(STEP_PREFIX)
         self._note(
             "unknown-event",
@@ -310,7 +310,7 @@ class Tracker:
                 return
         step = structure(data)
         if isinstance(step, list):
-            self._malformed(name, step, _str(data.get("id")) if type(data) is dict else None)
+            self._malformed(name, step, _id_of(data))
             return
         seen = steps.seen(step.id, kind)
         for finding in self.rules.check(step):
@@ -423,7 +423,7 @@ class Tracker:
         runs = self._runs
         assert runs is not None  # called only when runs are followed
         kind = name[_RUN_PREFIX_LENGTH:]
-        run_id = _str(data.get("id")) if type(data) is dict else None
+        run_id = _id_of(data)
         state = None if run_id is None else runs.states.get(run_id)
         if state is not None and kind != "created" and _repeats(state.raw, data):
             # The very snapshot already loaded and checked (``created`` then ``queued``
@@ -548,6 +548,11 @@ def _repeats(last: dict[str, Any] | None, data: dict[str, Any]) -> bool:
     in place and feeds it again would otherwise have every change skipped.
     """
     return last is not None and last is not data and last == data
+
+
+def _id_of(data: Any) -> str | None:
+    """The ``id`` a payload names, when it is an object with a string ``id``."""
+    return _str(data.get("id")) if type(data) is dict else None
 
 
 def _str(value: object) -> str | None:

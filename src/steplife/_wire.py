@@ -80,6 +80,7 @@ __all__ = [
     "structure_run",
     "to_dict",
     "to_json",
+    "unknown_keys",
 ]
 
 T = TypeVar("T")
@@ -328,23 +329,24 @@ _CARRIED_DEPTH: Final = 200
 """How deeply an unmodelled value may nest: JSON writers stop at 255 levels in all."""
 
 
-def _shared_leftover(value: dict[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
+def unknown_keys(value: dict[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
     """The keys of `value` that are not `known`, their values shared with `value`."""
     return {key: item for key, item in value.items() if key not in known} or NO_EXTRA
 
 
 def _leftover_at_path(value: dict[str, Any], known: frozenset[str], cls: type) -> Mapping[str, Any]:
     """`_leftover`, raising a failure at the key that cannot be carried (for its path)."""
+    left = {}
     for key, item in value.items():
         if key not in known:
             try:
-                _owned(item)
+                left[key] = _owned(item)
             except _WireTypeError as exc:
                 exc.add_note(AttributeValidationNote(str(exc), key, Any))
                 raise ClassValidationError(
                     f"While structuring {cls.__name__}", [exc], cls
                 ) from None
-    return _leftover(value, known)
+    return left or NO_EXTRA
 
 
 def _owned(value: Any) -> Any:
@@ -600,7 +602,7 @@ def make_converter(
     if detailed:
         converter.register_structure_hook_factory(attrs.has, _records_hook(converter))
     else:
-        leftover = _shared_leftover if shared else _leftover
+        leftover = unknown_keys if shared else _leftover
         factory = _strict_records_hook(converter, leftover)
         converter.register_structure_hook_factory(attrs.has, factory)
     converter.register_structure_hook_factory(_is_list, _list_hook(converter))
@@ -999,12 +1001,10 @@ def to_json(value: Record) -> bytes:
         return orjson.dumps(data)
     except RecursionError:  # an unknown key nested too deeply even to copy
         problem = _schema("$", "nested too deeply to write")
-        named = f"{_NAMES[type(value)]} {shown(value.id)}"
-        raise InvalidRecordError(f"{named} cannot be written as JSON", [problem]) from None
     except orjson.JSONEncodeError:
         problem = _unwritable(data) or _schema("$", "not writable as JSON")
-        named = f"{_NAMES[type(value)]} {shown(value.id)}"
-        raise InvalidRecordError(f"{named} cannot be written as JSON", [problem]) from None
+    named = f"{_NAMES[type(value)]} {shown(value.id)}"
+    raise InvalidRecordError(f"{named} cannot be written as JSON", [problem])
 
 
 def unstructure(value: Any) -> Any:
