@@ -47,7 +47,6 @@ _JSON_STARTS: Final = frozenset(bytes([c]) for c in b'["-0123456789tfn')
 """The first bytes of a JSON value that is not an object."""
 BOM: Final = b"\xef\xbb\xbf"
 """A UTF-8 byte order mark: some editors write it first; it is no content."""
-"""A UTF-8 byte order mark: some editors write it first; it is no content."""
 _SSE_IGNORED: Final = frozenset((b"", b"id", b"retry"))  # "" is a `:` comment
 
 
