@@ -9,6 +9,9 @@
   ``share_of_floor``: the store's rate as a share of the floor's (target >= 0.50).
   Each side runs twice, alternately, and keeps its best time, so that a noisy
   neighbour on the machine does not decide the ratio.
+* **Check** (SQLite): `DatabaseStore.check` of the store the ingest wrote, quick (what
+  ``open_store(check=True)`` and the writing commands run first) and full, in MB/s, and
+  the quick check's time as a share of the time the ingest of that stream took.
 * **Apply latency**: `DatabaseStore.apply` of single events (each its own
   transaction, committed durably), median and 99th percentile, for SQLite and for
   PostgreSQL (when ``STEPLIFE_BENCH_POSTGRES_DSN`` or ``STEPLIFE_TEST_POSTGRES_DSN``
@@ -148,6 +151,28 @@ def ingest_figures(path: Path, directory: Path, rounds: int = ROUNDS) -> dict[st
         "store events/s": store_rate,
         "floor events/s": floor_rate,
         "share_of_floor": store_rate / floor_rate,
+        "store seconds": store_best,
+    }
+
+
+def check_figures(db: Path, ingest_seconds: float) -> dict[str, float]:
+    """Seconds and MB/s of the quick and the full check of the store at `db`."""
+    megabytes = db.stat().st_size / 1e6
+    timings = {}
+    with open_store(db) as store:
+        for full in (False, True):
+            start = time.perf_counter()
+            problems = store.check(full=full)
+            timings[full] = time.perf_counter() - start
+            if problems:
+                raise RuntimeError(f"the benchmark store is damaged: {problems[0]}")
+    return {
+        "store MB": megabytes,
+        "quick check s": timings[False],
+        "quick check MB/s": megabytes / timings[False],
+        "full check s": timings[True],
+        "full check MB/s": megabytes / timings[True],
+        "quick_share_of_ingest": timings[False] / ingest_seconds,
     }
 
 
@@ -204,7 +229,11 @@ def run(events_path: str) -> dict[str, dict[str, float]]:
     path = Path(events_path)
     with tempfile.TemporaryDirectory(prefix="steplife-bench-") as tmp:
         directory = Path(tmp)
-        figures = {"store ingest (SQLite)": ingest_figures(path, directory)}
+        ingest = ingest_figures(path, directory)
+        figures = {"store ingest (SQLite)": ingest}
+        figures["store check (SQLite)"] = check_figures(
+            directory / "store.db", ingest["store seconds"]
+        )
         figures["store apply latency (SQLite)"] = apply_latency(
             str(_fresh(directory, "apply.db")), path
         )

@@ -319,3 +319,42 @@ def test_a_read_only_database_says_the_file_or_its_folder_is_read_only() -> None
     assert str(error).startswith(
         "s.db: cannot write: the file, or the folder it is in, is read-only"
     )
+
+
+def test_ingest_warns_of_sse_framing_and_of_unknown_event_names(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As ``validate`` does: the framing repair and an unknown name are warnings, exit 0."""
+    created, completed = event("created"), event("completed")
+    path = tmp_path / "capture.sse"
+    path.write_bytes(
+        b"event: " + created[0].encode() + b"\ndata: " + orjson.dumps(created[1]) + b"\n"
+        b"event: thread.run.step.complete\ndata: " + orjson.dumps(completed[1]) + b"\n\n"
+        b"event: " + completed[0].encode() + b"\ndata: " + orjson.dumps(completed[1]) + b"\n\n"
+    )
+    code, report, _ = _run(capsys, "ingest", str(path), "--db", db, "--output", "json")
+    assert code == 0
+    assert (report["applied"], report["skipped"], report["rejected"]) == (2, 1, 0)
+    assert [(f["rule"], f["line"], f["severity"]) for f in report["findings"]] == [
+        ("sse-missing-blank-line", 1, "warning"),
+        ("unknown-event", 3, "warning"),
+    ]
+    assert "did you mean 'thread.run.step.completed'?" in report["findings"][1]["message"]
+    code, _, _ = _run(
+        capsys, "ingest", str(path), "--db", db, "--ignore", "unknown-event", "--output", "json"
+    )
+    assert code == 0
+
+
+def test_ingest_from_python_warns_of_unknown_event_names_in_decoded_lines(db: str) -> None:
+    """Decoded JSONL objects take the same path: the warning, and the event passed by."""
+    with open_store(db) as store:
+        report = store.ingest(
+            [
+                {"event": "thread.run.step.created", "data": event("created")[1]},
+                {"event": "thread.run.stepped", "data": {"id": "run_1"}},
+                {"event": "thread.message.created", "data": {"id": "msg_1"}},
+            ]
+        )
+    assert (report.applied, report.skipped) == (1, 2)
+    assert [(f.rule, f.event_index) for f in report.findings] == [("unknown-event", 2)]

@@ -454,7 +454,7 @@ WRONG_TYPES: list[Any] = [
         ["created_at"], True, "created_at: expected an integer, got a boolean", id="bool-for-int"
     ),
     pytest.param(
-        ["created_at"], 5.0, "created_at: expected an integer, got a number", id="float-for-int"
+        ["created_at"], 5.0, "created_at: expected an integer, got 5.0", id="float-for-int"
     ),
     pytest.param(
         ["completed_at"],

@@ -180,9 +180,10 @@ class Tracker:
         """Feed one `Event` as read from a stream (see `feed`)."""
         if event.error is not None:
             self._start(event.file, event.line, event.event_index)
-            self.events += 1  # it is an event of the input, even if unreadable
             self._note("malformed-event", self._label(event.name, event.error), None)
-            return self._commit()
+            found = self._commit()  # strict mode raises here, before anything is counted
+            self.events += 1  # it is an event of the input, even if unreadable
+            return found
         if event.note is not None:
             # The reader's repair comes first: it is about how the event was framed.
             self._start(event.file, event.line, event.event_index)

@@ -146,6 +146,10 @@ def _structure_str(value: Any, _: type) -> str:
 def _structure_int(value: Any, _: type) -> int:
     if type(value) is int:
         return value
+    if type(value) is float:
+        # orjson reads an integer beyond 64 bits as a float: name the value, not its type.
+        why = " (beyond 64 bits)" if abs(value) >= 2**63 else ""
+        raise _WireTypeError(f"expected an integer, got {value!r}{why}")
     raise _WireTypeError(f"expected an integer, got {_json_type(value)}")
 
 

@@ -1,10 +1,12 @@
-"""The store's commands: ``ingest``, ``show``, ``steps`` and ``expire-stale``.
+"""The store's commands: ``ingest``, ``show``, ``steps``, ``expire-stale``, ``check-store``.
 
 `register` adds them to the ``steplife`` command. Each takes ``--db`` (a SQLite
 path, or a ``postgresql://`` DSN; default ``$STEPLIFE_DB`` or ``steplife.db``) and
 ``--output text|json``. Exit status as for ``validate``: 0 when all is well, 1 when
-an event was rejected (``ingest``) or the step is unknown (``show``), 2 when an
-input or the database cannot be used.
+an event was rejected (``ingest``), the step is unknown (``show``) or the database
+is damaged (``check-store``), 2 when an input or the database cannot be used. The
+commands that write (``ingest``, ``expire-stale``) first run the store's quick check
+and refuse a damaged database before writing anything.
 """
 
 from __future__ import annotations
@@ -142,6 +144,17 @@ def register(subparsers: Any) -> None:
     _add_common(expire)
     expire.set_defaults(run=_expire)
 
+    check = subparsers.add_parser(
+        "check-store", help="check a step store's pages, log and snapshots for damage"
+    )
+    check.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip matching indexes to tables and loading every snapshot (faster)",
+    )
+    _add_common(check)
+    check.set_defaults(run=_check)
+
 
 def _write_json(value: Any) -> None:
     sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
@@ -178,7 +191,7 @@ def ingest_json(report: IngestReport, db: str) -> dict[str, Any]:
 
 def _ingest(args: argparse.Namespace) -> int:
     errors: list[str] = []
-    with open_store(args.db, rules=rules_from(args), timeout=args.timeout) as store:
+    with open_store(args.db, rules=rules_from(args), timeout=args.timeout, check=True) as store:
         report = store.ingest(
             _read_all(args.files, args.format, errors), batch_size=args.batch_size
         )
@@ -286,7 +299,8 @@ def _steps(args: argparse.Namespace) -> int:
 
 
 def _expire(args: argparse.Namespace) -> int:
-    with open_store(_existing(args.db), rules=rules_from(args), timeout=args.timeout) as store:
+    rules = rules_from(args)
+    with open_store(_existing(args.db), rules=rules, timeout=args.timeout, check=True) as store:
         results: list[ApplyResult] = store.expire_stale(args.older_than)
     if args.output == "json":
         _write_json(
@@ -303,3 +317,25 @@ def _expire(args: argparse.Namespace) -> int:
         stored = [StoredStep(step=r.step, version=r.version, updated_at=0.0) for r in results]
         console.print(_steps_table(f"expired {len(results)} steps", stored))
     return EXIT_OK
+
+
+# -- check-store -----------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace) -> int:
+    with open_store(_existing(args.db), timeout=args.timeout) as store:
+        problems = store.check(full=not args.quick)
+        location = store.location
+    if args.output == "json":
+        _write_json({"db": location, "ok": not problems, "problems": problems})
+    elif problems:
+        for problem in problems:
+            print(f"{location}: {problem}")
+        noun = "problem" if len(problems) == 1 else "problems"
+        print(
+            f"{len(problems)} {noun} found; restore the file from a backup, or ingest the "
+            "captures again into a new store"
+        )
+    else:
+        print(f"{location}: no damage found ({'quick' if args.quick else 'full'} check)")
+    return EXIT_INVALID if problems else EXIT_OK

@@ -61,6 +61,7 @@ def open_store(
     rules: Rules = DEFAULT_RULES,
     timeout: float = 30.0,
     synchronous: str = "FULL",
+    check: bool = False,
 ) -> DatabaseStore:
     """Open the store at `db`, creating or migrating its schema as needed.
 
@@ -68,10 +69,14 @@ def open_store(
     path (created when missing). `rules` decide which events are accepted, as for
     the Tracker. `timeout` is how long (seconds) to wait for a locked SQLite file
     or a PostgreSQL connection; `synchronous` is SQLite's durability level
-    (``FULL``: a commit survives a power cut; ``NORMAL``: only a crash).
+    (``FULL``: a commit survives a power cut; ``NORMAL``: only a crash). With
+    `check`, the store first runs its quick check (`DatabaseStore.check` with
+    ``full=False``) and refuses a damaged database before anything is written: it
+    reads the whole file (docs/store.md has the cost).
 
     Raises `StoreError` when the database cannot be reached, is not a SQLite
-    file, or psycopg is missing; `SchemaVersionError` when a newer steplife wrote it.
+    file, or psycopg is missing (or, with `check`, is damaged); `SchemaVersionError`
+    when a newer steplife wrote it.
     """
     if not isinstance(rules, Rules):
         raise TypeError(f"rules must be a steplife.Rules, not {type(rules).__name__}")
@@ -80,7 +85,22 @@ def open_store(
     if is_postgres_dsn(db):
         from steplife.store._postgres import PostgresBackend  # psycopg only when asked for
 
-        return DatabaseStore(PostgresBackend(str(db), timeout=timeout), rules=rules)
-    return DatabaseStore(
-        SQLiteBackend(db, timeout=timeout, synchronous=synchronous.upper()), rules=rules
-    )
+        store = DatabaseStore(PostgresBackend(str(db), timeout=timeout), rules=rules)
+    else:
+        backend = SQLiteBackend(db, timeout=timeout, synchronous=synchronous.upper())
+        store = DatabaseStore(backend, rules=rules)
+    if not check:
+        return store
+    try:
+        problems = store.check(full=False)
+    except BaseException:
+        store.close()
+        raise
+    if problems:
+        store.close()
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise StoreError(
+            f"{store.location}: the database is damaged, nothing was written: {problems[0]}{more}"
+            "; `steplife check-store` lists every problem"
+        )
+    return store

@@ -8,11 +8,21 @@ check on each.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, TypeAlias
+from typing import Final, Protocol, TypeAlias
 
+from steplife._findings import shown
 from steplife.store._state import HistoryRow
 
-__all__ = ["Backend", "Conflict", "EventRow", "LoggedRow", "SnapshotRow", "StepRow"]
+__all__ = [
+    "CONSISTENCY",
+    "Backend",
+    "Conflict",
+    "EventRow",
+    "LoggedRow",
+    "SnapshotRow",
+    "StepRow",
+    "described",
+]
 
 EventRow: TypeAlias = tuple[str, int, str, str, int, float]
 """A log row to insert: step_id, version, event, payload JSON, digest, recorded_at."""
@@ -26,6 +36,33 @@ StepRow: TypeAlias = tuple[str, int, str, float]
 
 LoggedRow: TypeAlias = tuple[int, str, str, float]
 """A log row as read for display: version, event, payload JSON, recorded_at."""
+
+
+CONSISTENCY: Final = (
+    (
+        "SELECT s.step_id, s.version, count(e.version), max(e.version) FROM steplife_steps s "
+        "LEFT JOIN steplife_events e ON e.step_id = s.step_id GROUP BY s.step_id, s.version "
+        "HAVING count(e.version) <> s.version OR max(e.version) <> s.version "
+        "ORDER BY s.step_id LIMIT 100",
+        "step {0}: the snapshot is at version {1}, the log holds {2} events up to version {3}",
+    ),
+    (
+        "SELECT DISTINCT e.step_id FROM steplife_events e "
+        "LEFT JOIN steplife_steps s ON s.step_id = e.step_id WHERE s.step_id IS NULL "
+        "ORDER BY e.step_id LIMIT 100",
+        "step {0}: the log holds events but there is no snapshot",
+    ),
+)
+"""The queries that find a log and snapshots that disagree, each with its message.
+
+Every write keeps them in agreement in one transaction, so a row they return means
+the database was changed by something else (or damaged). At most 100 rows each.
+"""
+
+
+def described(message: str, row: Sequence[object]) -> str:
+    """A `CONSISTENCY` message for one row; its first column, a step id, shortened."""
+    return message.format(shown(str(row[0])), *row[1:])
 
 
 class Conflict(Exception):
@@ -78,6 +115,14 @@ class Backend(Protocol):
         Raises `Conflict` when a step is no longer at the version a row replaces
         (another writer won), `StoreError` when the database fails; either way
         nothing of it is kept.
+        """
+        ...
+
+    def check(self, *, full: bool) -> list[str]:
+        """What is wrong with the database's pages and tables, one line each; [] if nothing.
+
+        `full` reads every page and index (SQLite's integrity check); otherwise a
+        quicker pass that skips matching the indexes to their tables.
         """
         ...
 

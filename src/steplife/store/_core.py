@@ -289,6 +289,34 @@ class DatabaseStore:
 
     # -- lifetime ------------------------------------------------------------------
 
+    def check(self, *, full: bool = True) -> list[str]:
+        """What is wrong with the stored data, one line each; an empty list when nothing.
+
+        Checks the database's pages (SQLite: its integrity check; `full=False` its
+        quicker check that skips the indexes), that every step's snapshot agrees with
+        its log, and (`full`) that every snapshot loads as a step. It reads the whole
+        database: about a second per few hundred MB (docs/store.md has figures).
+        Raises `StoreError` only when the database cannot be read at all.
+        """
+        with self._lock:
+            self._open()
+            problems = self._backend.check(full=full)
+            if full and not problems:
+                problems = self._unloadable()
+            return problems
+
+    def _unloadable(self) -> list[str]:
+        problems = []
+        rows = self._backend.select_steps(
+            run_id=None, thread_id=None, status=None, created_before=None, limit=None
+        )
+        for step_id, _, snapshot, _ in rows:
+            try:
+                load_snapshot(step_id, snapshot)
+            except StoreError as exc:
+                problems.append(str(exc))
+        return problems
+
     def close(self) -> None:
         """Release the connections; later calls raise `StoreError`."""
         with self._lock:

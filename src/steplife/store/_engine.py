@@ -147,12 +147,16 @@ class Engine:
             if item is None:
                 prepared.skipped += 1
                 continue
+            if item.notes:
+                findings.extend(item.notes)
             if item.finding is not None:
                 prepared.rejected += 1
                 findings.append(item.finding)
                 continue
             step_id = item.step_id
-            assert step_id is not None  # set whenever there is no finding
+            if step_id is None:
+                prepared.skipped += 1  # passed by, with its warnings
+                continue
             state = cache[step_id]
             if state.is_duplicate(item):
                 prepared.duplicates += 1

@@ -22,11 +22,13 @@ from urllib.parse import urlsplit, urlunsplit
 from steplife.errors import StoreError
 from steplife.store import _schema
 from steplife.store._backend import (
+    CONSISTENCY,
     Conflict,
     EventRow,
     LoggedRow,
     SnapshotRow,
     StepRow,
+    described,
     steps_query,
 )
 from steplife.store._state import HistoryRow
@@ -290,6 +292,21 @@ class PostgresBackend:
             raise Conflict from exc
         except psycopg.Error as exc:
             raise self._fail(exc, "writing", conn) from exc
+
+    # -- checking ------------------------------------------------------------------
+
+    def check(self, *, full: bool) -> list[str]:
+        """The tables' agreement; PostgreSQL checks its own pages (``data_checksums``)."""
+        del full  # the server's own tools (amcheck) check pages and indexes
+
+        def query(conn: psycopg.Connection[Any]) -> list[str]:
+            if not self._version(conn):
+                return []
+            return [
+                described(message, row) for sql, message in CONSISTENCY for row in conn.execute(sql)
+            ]
+
+        return self._read(query)
 
     def close(self) -> None:
         """Close both connections (a no-op the second time)."""

@@ -97,6 +97,10 @@ class StepStore(Protocol):
         """Expire every `stale` step through the lifecycle, stamping ``expired_at=now``."""
         ...
 
+    def check(self, *, full: bool = True) -> list[str]:
+        """What is wrong with the stored data, one line each; an empty list when nothing."""
+        ...
+
     def close(self) -> None:
         """Release the connections; the store cannot be used afterwards."""
         ...

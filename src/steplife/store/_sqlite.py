@@ -22,11 +22,13 @@ from typing import Final, TypeVar
 from steplife.errors import StoreError
 from steplife.store import _schema
 from steplife.store._backend import (
+    CONSISTENCY,
     Conflict,
     EventRow,
     LoggedRow,
     SnapshotRow,
     StepRow,
+    described,
     steps_query,
 )
 from steplife.store._state import HistoryRow
@@ -57,10 +59,23 @@ VALUES (?, ?, ?, ?, ?, ?)
 """
 
 
+def _unwritable(path: str) -> str | None:
+    """Why this user cannot write the database at `path`, when permissions say so."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+        # WAL mode creates the -wal and -shm files beside the database, even to read.
+        return f"the folder {folder} is not writable, and SQLite writes its -wal file there"
+    return None
+
+
 def _error(where: str, exc: sqlite3.Error, timeout: float) -> StoreError:
     message = str(exc)
     if "not a database" in message or "malformed" in message:
         text = f"{where}: not a SQLite database, or a corrupt one ({message})"
+    elif ("unable to open" in message or "readonly" in message) and (why := _unwritable(where)):
+        text = f"{where}: cannot write: {why} ({message})"
     elif "unable to open" in message:
         text = f"{where}: cannot open the database file ({message})"
     elif "readonly" in message:
@@ -286,6 +301,29 @@ class SQLiteBackend:
             if isinstance(exc, sqlite3.Error):
                 raise self._fail(exc) from exc
             raise
+
+    # -- checking ------------------------------------------------------------------
+
+    def check(self, *, full: bool) -> list[str]:
+        """SQLite's own check of every page (`full`: and index), then the tables' agreement."""
+        pragma = "integrity_check" if full else "quick_check"
+        try:
+            rows = self._reader.execute(f"PRAGMA {pragma}(100)").fetchall()
+            # A row may hold several lines, under a "*** in database main ***" heading.
+            problems = [
+                line
+                for (row,) in rows
+                if row != "ok"
+                for line in str(row).splitlines()
+                if not line.startswith("***")
+            ]
+            if problems or not self._version(self._reader):
+                return problems  # a damaged or empty file: the queries would say no more
+            for sql, message in CONSISTENCY:
+                problems.extend(described(message, row) for row in self._reader.execute(sql))
+        except sqlite3.Error as exc:
+            problems = [f"SQLite cannot read it: {exc}"]
+        return problems
 
     def close(self) -> None:
         """Close both connections (a no-op the second time)."""

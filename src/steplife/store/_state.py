@@ -24,6 +24,7 @@ from steplife._events import Event
 from steplife._findings import Finding, Severity, shown
 from steplife._lifecycle import EVENT_KINDS, STEP_PREFIX, TERMINAL_KINDS
 from steplife._rules import Rules
+from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX
 from steplife._tracker import Tracker
 from steplife._wire import structure
 from steplife.errors import InvalidRecordError, StoreError, StreamError
@@ -65,6 +66,9 @@ class Item(NamedTuple):
     ``step_id`` is None for events a store passes by (not run-step events);
     ``finding`` is set for an event rejected before it reaches a step (malformed).
     ``occurrence`` numbers identical events (same step, name and payload) 1, 2...
+    ``notes`` are warnings about the event itself, whatever becomes of it: how it
+    was framed (``sse-missing-blank-line``), or a name the API does not send
+    (``unknown-event``, on an event passed by).
     """
 
     event: str
@@ -77,6 +81,7 @@ class Item(NamedTuple):
     line: int
     event_index: int
     finding: Finding | None = None
+    notes: tuple[Finding, ...] = ()
 
 
 def digest_of(event: str, payload: bytes) -> int:
@@ -101,6 +106,31 @@ def _malformed(rules: Rules, event: Event) -> Item | None:
     except StreamError as exc:
         return Item(name or "", data, "", "", 0, 1, file, line, index, exc.finding)
     return None
+
+
+def _notes(rules: Rules, event: Event, *, framing: bool) -> tuple[Finding, ...]:
+    """The warnings the Tracker gives `event` that are not about a step's lifecycle.
+
+    With `framing`, only the reader's note on how the event was framed; otherwise
+    what an event passed by gets (``unknown-event`` under ``thread.run.``).
+    """
+    tracker = Tracker(rules=rules, follow_runs=False)
+    if framing:
+        return tuple(tracker.feed_event(event._replace(name="", data=None)))
+    return tuple(tracker.feed_event(event))
+
+
+def _passed_by(rules: Rules, event: Event) -> Item | None:
+    """The item of an event a store does not record: None, or one carrying its warnings."""
+    name = event.name or ""
+    if not name.startswith(RUN_PREFIX) or name in RUN_EVENT_STATUS:
+        return None
+    notes = _notes(rules, event, framing=False)
+    if not notes:
+        return None
+    return Item(
+        name, event.data, None, "", 0, 1, event.file, event.line, event.event_index, None, notes
+    )
 
 
 def step_item(
@@ -162,18 +192,28 @@ def items_of(rules: Rules, events: Iterable[object]) -> Iterator[Item | None]:
     for position, raw in enumerate(events, 1):
         if type(raw) is dict and type(name := raw.get("event")) is str:
             item = step_item(rules, name, raw.get("data"), index=position)  # JSONL, decoded
+            if item is None:
+                item = _passed_by(rules, Event(name, raw.get("data"), None, 0, position))
         else:
             event = _unpack(raw, position)
             if event.error is not None:
                 yield _malformed(rules, event)
                 continue
-            name, data, file, line, index = event[:5]
+            name, data, file, line, index, _, note = event
             item = step_item(rules, name or "", data, file=file, line=line, index=index)
+            if item is None:
+                item = _passed_by(rules, event)
+            if note is not None and (notes := _notes(rules, event, framing=True)):
+                item = (item or Item(name or "", data, None, "", 0, 1, file, line, index))._replace(
+                    notes=notes + (item.notes if item else ())
+                )
         if item is None or item.finding is not None:
             yield item
             continue
         step_id = item.step_id
-        assert step_id is not None  # set whenever there is no finding
+        if step_id is None:
+            yield item  # passed by, with its warnings
+            continue
         if item.event != DELTA:
             if item.event in TERMINAL_EVENTS:
                 counts.pop(step_id, None)
