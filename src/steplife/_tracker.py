@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -20,6 +20,7 @@ from steplife._events import Event
 from steplife._findings import Finding, Severity, shown
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX, Problem, RunBook, RunState
+from steplife._sdk import event_of, plain
 from steplife._steps import (
     LIVE,
     NEW,
@@ -29,6 +30,7 @@ from steplife._steps import (
     StepBook,
     Where,
 )
+from steplife._transition import Transition
 from steplife._wire import structure, structure_run
 from steplife.errors import StreamError
 from steplife.model import Run, RunStep
@@ -41,6 +43,9 @@ REMEMBER_FINISHED: Final = 100_000
 _KNOWN_EVENTS: Final = sorted((*STEP_EVENT_KINDS, *RUN_EVENT_STATUS))
 """Every event name the API sends under ``thread.run.``, for a misspelling's hint."""
 _HINTED_NAME: Final = 80  # the longest unknown name difflib is asked about
+_NO_DATA: Final[Any] = object()  # `feed` was given one argument: an event object
+_WAITING: Final = frozenset({"requires_action"})
+"""Run statuses that wait on the client: `finish` says so of their open steps."""
 
 
 class Tracker:
@@ -61,6 +66,17 @@ class Tracker:
     for the ``after-terminal`` check, and only the most recent ``remember_finished``
     of those are kept (None keeps them all). An event for a step finished longer
     ago than that reads as a new step's (``unknown-step``, ``adopted-step``).
+
+    Observers, for alerts and metrics: ``on_transition`` hears every status change
+    of a step or run (a `steplife.live.Transition`), as it happens; ``on_finding``
+    hears every finding as it is recorded (in strict mode, also the one about to be
+    raised). ``on_finished`` hears each step's final snapshot.
+
+    One Tracker follows a run across its HTTP streams (the first one ends at
+    ``thread.run.requires_action``; the one that submits tool outputs goes on): feed
+    both to the same Tracker. `feed`, `consume` and `aconsume` take the SDKs' own
+    events (openai's stream events, azure-ai-agents' stream tuples) as well as
+    steplife's.
     """
 
     def __init__(
@@ -73,11 +89,15 @@ class Tracker:
         on_finished: Callable[[RunStep], None] | None = None,
         remember_finished: int | None = REMEMBER_FINISHED,
         follow_runs: bool = True,
+        on_transition: Callable[[Transition], object] | None = None,
+        on_finding: Callable[[Finding], object] | None = None,
     ) -> None:
         self.rules = rules
         self.strict = strict
         self.require_terminal = require_terminal
         self.on_finished = on_finished
+        self.on_transition = on_transition
+        self.on_finding = on_finding
         self.findings: list[Finding] = []
         self.events = 0
         self.event_names: Counter[str] = Counter()
@@ -166,15 +186,33 @@ class Tracker:
 
     # -- feeding -----------------------------------------------------------------
 
-    def consume(self, events: Iterable[Event]) -> Tracker:
-        """Feed every event of `events`, in order; return the tracker."""
+    def consume(self, events: Iterable[object]) -> Tracker:
+        """Feed every event of `events`, in order; return the tracker.
+
+        Each event may be in any shape `feed` takes with one argument: a steplife
+        `Event`, an SDK's stream event, a ``(name, data)`` pair or a mapping.
+        """
         feed = self.feed_at  # what feed_event does, one call less per event
         for event in events:
-            if event.error is None and event.note is None:
+            if type(event) is not Event:
+                self._feed_object(event)
+            elif event.error is None and event.note is None:
                 feed(event.name or "", event.data, (event.file, event.line, event.event_index))
             else:
                 self.feed_event(event)
         return self
+
+    async def aconsume(self, events: AsyncIterable[object]) -> Tracker:
+        """`consume` for an async iterable: an SDK's async stream, for example."""
+        async for event in events:
+            self._feed_object(event)
+        return self
+
+    def _feed_object(self, event: object) -> list[Finding]:
+        if isinstance(event, Event):
+            return self.feed_event(event)
+        name, data = event_of(event)
+        return self.feed_at(name, data, (None, 0, 0))
 
     def feed_event(self, event: Event) -> list[Finding]:
         """Feed one `Event` as read from a stream (see `feed`)."""
@@ -198,18 +236,35 @@ class Tracker:
 
     def feed(
         self,
-        name: str,
-        data: Any,
+        event: object,
+        data: Any = _NO_DATA,
         *,
         file: str | None = None,
         line: int = 0,
         index: int = 0,
     ) -> list[Finding]:
-        """Feed one event (its name and decoded JSON data); return its findings.
+        """Feed one event; return its findings.
+
+        Either its name and its data (decoded JSON, or an SDK model, taken as the JSON
+        it was read from), or one event object: an SDK's stream event (openai's have
+        ``.event`` and ``.data``; azure-ai-agents yields ``(type, data, result)``), an
+        `Event`, a ``(name, data)`` pair or an ``{"event", "data"}`` mapping. Anything
+        else is a `TypeError` that lists what is accepted.
 
         Raises `StreamError` in strict mode when the event breaks an error-level
         rule; the tracker's state is then exactly as before the call.
         """
+        if data is _NO_DATA:
+            if isinstance(event, Event):
+                return self.feed_event(event)
+            name, data = event_of(event)
+        elif isinstance(event, str):
+            name, data = event, plain(data)
+        else:
+            raise TypeError(
+                f"feed(name, data): the name must be a string, not {type(event).__name__} "
+                "(to feed an event object, pass it alone: feed(event))"
+            )
         return self.feed_at(name, data, (file, line, index))
 
     def feed_at(self, name: str, data: Any, where: tuple[str | None, int, int]) -> list[Finding]:
@@ -257,7 +312,10 @@ class Tracker:
 
         Every step still in progress is a ``dangling-step`` (an error with
         ``require_terminal``); an input with no event at all is an ``empty-stream``
-        (located at `file`, when given).
+        (located at `file`, when given). A live Tracker calls it once the
+        orchestrator is done with its runs, not when each HTTP stream ends: a run
+        waiting for tool outputs (``requires_action``) goes on in the stream that
+        submits them, and its open steps are not dangling until the input ends.
         """
         findings = []
         if self.events == 0:
@@ -268,6 +326,11 @@ class Tracker:
         for step_id, live in self._steps.live.items():
             self._start(*live.where)
             message = f"step {shown(step_id)} is still in_progress at the end of the input"
+            if live.run is not None and live.run.run.status in _WAITING:
+                message += (
+                    "; its run waits for tool outputs (requires_action): a live Tracker is "
+                    "fed the stream that submits them too, and finished after it"
+                )
             self._note("dangling-step", message, step_id, severity=severity)
             findings.extend(self._commit())
         if self._runs is not None:
@@ -342,7 +405,7 @@ class Tracker:
         # step to the status this event names (`TERMINAL_KINDS` is read off it): the
         # checked payload is the move's result.
         steps.drop(live)
-        self._finish(step, live.run)
+        self._finish(step, live.run, live.step.status)
 
     def _malformed(
         self, name: str, problems: list[Finding], step_id: str | None, run_id: str | None = None
@@ -376,17 +439,35 @@ class Tracker:
         if state is not None:
             state.steps += 1  # one more step of its run
         if kind in TERMINAL_KINDS:
-            self._finish(step, state)  # adopted already ended: nothing to move
+            self._finish(step, state, None)  # adopted already ended: nothing to move
         else:
             self._steps.adopt(step, state, self._where)
+            if self.on_transition is not None:
+                self._moved("step", step, None, STEP_PREFIX + kind)
 
-    def _finish(self, step: RunStep, run: RunState | None) -> None:
+    def _finish(self, step: RunStep, run: RunState | None, source: str | None) -> None:
         # The terminal payload is the truth the API sent: it becomes the snapshot.
         if run is not None:
             RunBook.step_ended(run, step)
         self._steps.end(step)
+        if self.on_transition is not None:
+            self._moved("step", step, source, STEP_PREFIX + step.status)
         if self.on_finished is not None:
             self.on_finished(step)
+
+    def _moved(self, entity: Any, record: RunStep | Run, source: str | None, event: str) -> None:
+        observer = self.on_transition
+        assert observer is not None  # callers test it first: no record built otherwise
+        observer(
+            Transition(
+                entity=entity,
+                id=record.id,
+                source=source,
+                target=record.status,
+                event=event,
+                record=record,
+            )
+        )
 
     def _delta(self, name: str, data: Any) -> None:
         steps = self._steps
@@ -453,7 +534,10 @@ class Tracker:
             return
         if state is not None and (kind == "created" or state.run.is_terminal):
             return  # a duplicate or a late event: the run stays as it was
+        source = None if state is None else state.run.status
         state = runs.record_run(state, run, data, open_steps, self._where)
+        if self.on_transition is not None and source != run.status:
+            self._moved("run", run, source, name)
         if orphans:
             assert group is not None  # orphans are live steps of this group
             for live in group.values():
@@ -534,6 +618,9 @@ class Tracker:
         if not pending:
             return []
         self._pending = []
+        if self.on_finding is not None:
+            for finding in pending:
+                self.on_finding(finding)
         if self.strict:
             for finding in pending:
                 if finding.severity is Severity.ERROR:

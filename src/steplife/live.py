@@ -1,0 +1,13 @@
+"""Embedding steplife in an orchestrator while runs happen.
+
+`steplife.Tracker` takes the SDKs' own stream events (``feed``, ``consume``,
+``aconsume``) and reports to observers (``on_transition``, ``on_finding``). This
+module holds what goes with it: the `Transition` those observers hear. See
+docs/embedding.md.
+"""
+
+from __future__ import annotations
+
+from steplife._transition import Transition
+
+__all__ = ["Transition"]
