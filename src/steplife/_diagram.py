@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final, NamedTuple, cast
 
-from transitions.extensions.diagrams import GraphMachine
-
 from steplife._lifecycle import EVENT_KINDS, build_machine
 from steplife._machine import Machine
 from steplife._rules import CATALOGUE
@@ -49,6 +47,9 @@ _OPEN_STEPS: Final = {
 
 def _draw(build: Callable[..., Machine], title: str) -> list[str]:
     """The lines transitions draws for the machine `build` makes, cleaned up."""
+    # The diagram extension imports asyncio and more: only for a diagram.
+    from transitions.extensions.diagrams import GraphMachine
+
     # transitions writes the title alone between the front-matter fences, which
     # Mermaid reads as no title at all: it must be a `title:` key.
     machine = build(GraphMachine, model="self", graph_engine="mermaid", title=f"title: {title}")

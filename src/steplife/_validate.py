@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import IO, Any
 
 import attrs
@@ -206,6 +205,9 @@ def validate_paths(
         reports: Iterable[FileReport] = [validate_file(p, wrap=wrap, **options) for p in paths]
     else:
         workers = min(jobs, len(paths), os.cpu_count() or 1)
+        # The process pool costs a command tens of milliseconds to import: only here.
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(validate_file, p, **options) for p in paths]
             reports = [future.result() for future in futures]

@@ -753,15 +753,30 @@ def _structure(
 
 RecordT = TypeVar("RecordT", bound=Record)
 _RECORDS: Final[tuple[type[Record], ...]] = (RunStep, Run)
-_FAST_HOOKS: Final[Mapping[type, Callable[[Any, type], Any]]] = {
-    cls: _FAST.get_structure_hook(cls) for cls in _RECORDS
-}
-_SHARED_HOOKS: Final[Mapping[type, Callable[[Any, type], Any]]] = {
-    cls: _SHARED.get_structure_hook(cls) for cls in _RECORDS
-}
-_UNSTRUCTURE: Final[Mapping[type, Callable[[Any], Any]]] = {
-    cls: _FAST.get_unstructure_hook(cls) for cls in _RECORDS
-}
+
+
+class _Hooks(dict[type, Callable[..., Any]]):
+    """A record class -> its converter's hook, generated on first use.
+
+    Generating a record's hooks compiles code for it and every record nested in it:
+    tens of milliseconds a converter, which a command that never needs a converter
+    (or needs one of them) should not pay at import.
+    """
+
+    def __init__(self, make: Callable[[type], Callable[..., Any]]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, cls: type) -> Callable[..., Any]:
+        if cls not in _RECORDS:
+            raise KeyError(cls)
+        hook = self[cls] = self._make(cls)
+        return hook
+
+
+_FAST_HOOKS: Final = _Hooks(_FAST.get_structure_hook)
+_SHARED_HOOKS: Final = _Hooks(_SHARED.get_structure_hook)
+_UNSTRUCTURE: Final = _Hooks(_FAST.get_unstructure_hook)
 _BY_OBJECT: Final[Mapping[str, type[Record]]] = {
     str(attrs.fields_dict(cls)["object"].default): cls for cls in _RECORDS
 }
