@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from steplife._version import __version__
 from steplife.cli import _store, _streams
-from steplife.cli._common import EXIT_OK, EXIT_USAGE, Parser
+from steplife.cli._common import EXIT_OK, EXIT_USAGE, Parser, configure
 from steplife.errors import SteplifeError
 
 __all__ = ["main"]
@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with `argv` (default: the process's arguments); return the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        configure(args)
         code: int = args.run(args)
     except SteplifeError as exc:
         print(f"steplife: {exc}", file=sys.stderr)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final, NoReturn
 
 from rich.text import Text
 
 from steplife._findings import Finding, Severity, cut
-from steplife._rules import Rules
+from steplife._rules import CATALOGUE, Rules
+from steplife.cli._config import find_config, load_config
 from steplife.errors import SteplifeError
 
 __all__ = [
@@ -16,7 +19,9 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "Parser",
+    "add_config_options",
     "add_rule_options",
+    "configure",
     "finding_json",
     "finding_text",
     "positive",
@@ -68,26 +73,98 @@ def positive(text: str) -> int:
 
 
 def rules_from(args: argparse.Namespace) -> Rules:
-    """The `Rules` that ``--ignore`` and ``--severity`` ask for."""
+    """The `Rules` that ``--select``, ``--ignore`` and ``--severity`` ask for (once configured)."""
+    ignore = set(args.ignore)
+    if args.select is not None:
+        unknown = [code for code in args.select if code not in CATALOGUE]
+        if unknown:
+            Rules(ignore=unknown)  # raises UnknownRuleError, listing the known codes
+        ignore |= set(CATALOGUE) - set(args.select)
+    return Rules(ignore=ignore, severity=args.severity)
+
+
+def add_rule_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--select``, ``--ignore`` and ``--severity`` to `parser`."""
+    parser.add_argument(
+        "--select",
+        action="append",
+        metavar="CODE",
+        help="run only this rule (repeat for several; `steplife rules` lists them)",
+    )
+    parser.add_argument("--ignore", action="append", metavar="CODE", help="skip a rule")
+    parser.add_argument(
+        "--severity",
+        action="append",
+        metavar="CODE=LEVEL",
+        help="make a rule an error or a warning",
+    )
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config`` and ``--isolated`` to `parser`."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="settings file (default: steplife.toml or [tool.steplife] in pyproject.toml, "
+        "found from the working directory upward)",
+    )
+    group.add_argument("--isolated", action="store_true", help="read no settings file")
+
+
+DEFAULTS: Final[Mapping[str, Any]] = {
+    "ignore": [],
+    "select": None,
+    "require_terminal": False,
+    "format": "auto",
+    "output": "text",
+    "jobs": 1,
+}
+"""What an option is when neither the command line nor a settings file sets it."""
+
+
+def configure(args: argparse.Namespace) -> None:
+    """Fill every option the command line left unset from the settings file, else its default.
+
+    The command line wins option by option; ``--severity`` code by code. A value
+    the file gives is checked as the option's own would be.
+    """
+    path: Path | None = getattr(args, "config", None)
+    if getattr(args, "isolated", False) or not hasattr(args, "config"):
+        config: Mapping[str, Any] = {}
+    else:
+        found = path if path is not None else find_config(Path.cwd())
+        config = {} if found is None else load_config(found)
+        path = found
+    choices: Mapping[str, tuple[str, ...]] = getattr(args, "choices", {})
+    for key, default in DEFAULTS.items():
+        if not hasattr(args, key) or getattr(args, key) is not None:
+            continue
+        value = config.get(key, default)
+        allowed = choices.get(key)
+        if allowed is not None and value not in allowed:
+            raise SteplifeError(f"{path}: {key} = {value!r}: expected one of {', '.join(allowed)}")
+        if key == "jobs" and value < 1:
+            raise SteplifeError(f"{path}: jobs = {value!r}: expected a whole number of 1 or more")
+        setattr(args, key, value)
+    if hasattr(args, "severity"):
+        severity = {str(k): str(v) for k, v in config.get("severity", {}).items()}
+        severity.update(_severities(args.severity or []))
+        for code, level in severity.items():
+            if level not in ("error", "warning"):
+                raise SteplifeError(f"severity {code}={level!r}: expected error or warning")
+        args.severity = severity
+
+
+def _severities(items: list[str]) -> dict[str, str]:
     severity: dict[str, str] = {}
-    for item in args.severity:
+    for item in items:
         code, sep, level = item.partition("=")
         if not sep or level not in ("error", "warning"):
             raise SteplifeError(f"--severity {item!r}: expected CODE=error or CODE=warning")
         severity[code] = level
-    return Rules(ignore=set(args.ignore), severity=severity)
-
-
-def add_rule_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--ignore`` and ``--severity`` to `parser`."""
-    parser.add_argument("--ignore", action="append", default=[], metavar="CODE", help="skip a rule")
-    parser.add_argument(
-        "--severity",
-        action="append",
-        default=[],
-        metavar="CODE=LEVEL",
-        help="make a rule an error or a warning",
-    )
+    return severity
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from steplife.cli._common import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_USAGE,
+    add_config_options,
     add_rule_options,
     finding_json,
     finding_text,
@@ -90,7 +91,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="PATH_OR_DSN",
         help="SQLite file or postgresql:// DSN (default $STEPLIFE_DB or %(default)s)",
     )
-    parser.add_argument("--output", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--output", choices=("text", "json"), default="text", help="report format (default text)"
+    )
     parser.add_argument(
         "--timeout",
         type=seconds,
@@ -105,7 +108,12 @@ def register(subparsers: Any) -> None:
     """Add the store's commands to the ``steplife`` command's `subparsers`."""
     ingest = subparsers.add_parser("ingest", help="record event streams in a step store")
     ingest.add_argument("files", nargs="+", metavar="FILE", help="captures to read; - for stdin")
-    ingest.add_argument("--format", choices=("auto", "jsonl", "sse"), default="auto")
+    ingest.add_argument(
+        "--format",
+        choices=("auto", "jsonl", "sse"),
+        default="auto",
+        help="input format (default auto: told by the first line)",
+    )
     ingest.add_argument(
         "--batch-size",
         type=positive,
@@ -114,6 +122,7 @@ def register(subparsers: Any) -> None:
         help="events written in one transaction (default 1000)",
     )
     add_rule_options(ingest)
+    add_config_options(ingest)
     _add_common(ingest)
     ingest.set_defaults(run=_ingest)
 
@@ -141,6 +150,7 @@ def register(subparsers: Any) -> None:
         "--older-than", type=_age, required=True, metavar="AGE", help="e.g. 90s, 10m, 2h, 1d"
     )
     add_rule_options(expire)
+    add_config_options(expire)
     _add_common(expire)
     expire.set_defaults(run=_expire)
 

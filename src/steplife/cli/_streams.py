@@ -30,6 +30,7 @@ from steplife.cli._common import (
     EXIT_INVALID,
     EXIT_OK,
     EXIT_USAGE,
+    add_config_options,
     add_rule_options,
     finding_json,
     finding_text,
@@ -46,28 +47,65 @@ _BAR_WIDTH: Final = 20
 
 
 def _add_stream_options(
-    parser: argparse.ArgumentParser, formats: tuple[str, ...] = ("auto", "jsonl", "sse")
+    parser: argparse.ArgumentParser,
+    formats: tuple[str, ...] = ("auto", "jsonl", "sse"),
+    default: str | None = "auto",
 ) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="captures to read; - for stdin")
-    parser.add_argument("--format", choices=formats, default="auto")
+    parser.add_argument(
+        "--format",
+        choices=formats,
+        default=default,
+        help="input format (default auto: told by the first line)",
+    )
+
+
+OUTPUTS: Final = ("text", "json")
+"""validate's report formats."""
+
+EXIT_CODES: Final = """exit status:
+  0  no error-level finding (warnings allowed), or --exit-zero
+  1  an error-level finding
+  2  an input could not be read, or the arguments or settings are wrong"""
 
 
 def register(commands: Any) -> None:
     """Add ``validate``, ``replay``, ``diagram`` and ``rules`` to the command's `commands`."""
-    validate = commands.add_parser("validate", help="validate recorded event streams")
-    _add_stream_options(validate, INPUT_FORMATS)
+    validate = commands.add_parser(
+        "validate",
+        help="validate recorded event streams",
+        description="Check recorded event streams (JSONL, SSE) and JSON documents against "
+        "the lifecycle rules.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_stream_options(validate, INPUT_FORMATS, default=None)
     add_rule_options(validate)
+    add_config_options(validate)
     validate.add_argument(
         "--strict", action="store_true", help="stop each input at its first error"
     )
     validate.add_argument(
-        "--require-terminal", action="store_true", help="a step left in progress is an error"
+        "--require-terminal",
+        action="store_true",
+        default=None,
+        help="a step left in progress is an error",
     )
-    validate.add_argument("--output", choices=("text", "json"), default="text")
+    validate.add_argument("--output", choices=OUTPUTS, help="report format (default text)")
     validate.add_argument(
-        "--jobs", type=positive, default=1, metavar="N", help="files in parallel (default 1)"
+        "--jobs", type=positive, metavar="N", help="files in parallel (default 1)"
     )
-    validate.set_defaults(run=_validate)
+    validate.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 even when errors are found"
+    )
+    quiet = validate.add_mutually_exclusive_group()
+    quiet.add_argument(
+        "-q", "--quiet", action="store_true", help="print the findings only, no summary"
+    )
+    quiet.add_argument(
+        "--statistics", action="store_true", help="print how many findings each rule has, only"
+    )
+    validate.set_defaults(run=_validate, choices={"format": INPUT_FORMATS, "output": OUTPUTS})
 
     replay = commands.add_parser("replay", help="write every step's final snapshot as JSONL")
     _add_stream_options(replay)
@@ -140,16 +178,31 @@ def _validate(args: argparse.Namespace) -> int:
         strict=args.strict,
         require_terminal=args.require_terminal,
     )
-    if args.output == "json":
+    if args.statistics:
+        _print_statistics(report, args.output)
+    elif args.output == "json":
         sys.stdout.buffer.write(orjson.dumps(report_json(report), option=orjson.OPT_INDENT_2))
         sys.stdout.buffer.write(b"\n")
     else:
-        _print_text(report, Console(soft_wrap=True))
+        _print_text(report, Console(soft_wrap=True), totals=not args.quiet)
     for error in report.input_errors:
         print(f"steplife: {error}", file=sys.stderr)  # one line, never wrapped
     if report.input_errors:
         return EXIT_USAGE
-    return EXIT_OK if report.valid else EXIT_INVALID
+    return EXIT_OK if report.valid or args.exit_zero else EXIT_INVALID
+
+
+def _print_statistics(report: Report, output: str) -> None:
+    """How many findings each rule has, most first: as ruff's ``--statistics``."""
+    counts = sorted(report.by_rule().items(), key=lambda item: (-item[1], item[0]))
+    rows = [(rule, report_severity(report, rule).value, count) for rule, count in counts]
+    if output == "json":
+        listed = [{"rule": r, "severity": s, "count": n} for r, s, n in rows]
+        sys.stdout.buffer.write(orjson.dumps(listed, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    width = max((len(str(n)) for _, _, n in rows), default=1)
+    for rule, severity, count in rows:
+        print(f"{count:>{width}}  {severity:<7}  {rule}")
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -182,9 +235,11 @@ def report_json(report: Report) -> dict[str, Any]:
     }
 
 
-def _print_text(report: Report, console: Console) -> None:
+def _print_text(report: Report, console: Console, *, totals: bool = True) -> None:
     for finding in report.findings:
         console.print(finding_text(finding))
+    if not totals:
+        return
     if report.findings:
         console.print()
     summary = Table(title="steplife validate", show_header=False, title_justify="left")
