@@ -24,8 +24,10 @@ from steplife.cli import main
 from steplife.model import FunctionToolCall
 from streams import (
     BROKEN_EXAMPLE,
+    CREATED,
     DONE,
     REPO,
+    RUN_ID,
     STEP_ID,
     VALID_EXAMPLES,
     completed,
@@ -830,13 +832,15 @@ def test_an_unknown_diagram_exits_2_naming_the_choices(
 
 
 def test_rules_shows_each_rule_s_scope_and_never_cuts_a_code(steplife: Any) -> None:
+    """Piped, one whole line per rule: no cell broken into fragments at 80 columns."""
     run = steplife("rules")
     scopes = {}
     for rule in CATALOGUE.values():
-        row = re.search(rf"(?m)^│ {re.escape(rule.code)} +│ (\w+) +│ (\w+) +│", run.out)
+        row = re.search(rf"(?m)^{re.escape(rule.code)} +(\w+) +(\w+) +(.*)$", run.out)
         assert row is not None, rule.code
         scopes[rule.code] = row.group(1)
         assert row.group(2) == rule.severity.value
+        assert row.group(3) == rule.summary
     assert scopes == {code: rule.scope for code, rule in CATALOGUE.items()}
     assert {"step", "run", "load", "stream"} == set(scopes.values())
     assert scopes["schema"] == "load"
@@ -951,3 +955,41 @@ def test_replay_of_a_step_too_deep_to_write_says_so_and_exits_1(
 
     assert (1, "") == (run.code, run.out)
     assert f"{STEP_ID!r} cannot be written as JSON" in run.err
+
+
+def test_the_steps_and_rules_tables_are_whole_lines_when_piped_at_80_columns(
+    tmp_path: Path,
+) -> None:
+    """A pipe at 80 columns: every rule and every step on one line of its own, none cut."""
+    env = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1"}
+    rules = subprocess.run(
+        [sys.executable, "-m", "steplife", "rules"], capture_output=True, text=True, env=env
+    )
+    lines = rules.stdout.splitlines()
+    assert lines[:2] == ["steplife rules", lines[1]]
+    assert len(lines) == 2 + len(CATALOGUE)
+    db = tmp_path / "s.db"
+    long_id = "step_" + "x" * 70
+    capture = write(tmp_path, "c.jsonl", jsonl([created(long_id)]))
+    subprocess.run(
+        [sys.executable, "-m", "steplife", "ingest", capture, "--db", str(db)],
+        capture_output=True,
+        env=env,
+        check=True,
+    )
+    steps = subprocess.run(
+        [sys.executable, "-m", "steplife", "steps", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert steps.stdout.splitlines()[0] == "1 steps"
+    assert steps.stdout.splitlines()[2].split() == [
+        long_id,
+        "in_progress",
+        "message_creation",
+        RUN_ID,
+        str(CREATED),
+        "1",
+    ]

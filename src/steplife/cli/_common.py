@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
+from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from steplife._findings import Finding, Severity, cut
@@ -24,6 +26,7 @@ __all__ = [
     "configure",
     "finding_json",
     "finding_text",
+    "print_rows",
     "positive",
     "rules_from",
 ]
@@ -165,6 +168,32 @@ def _severities(items: list[str]) -> dict[str, str]:
             raise SteplifeError(f"--severity {item!r}: expected CODE=error or CODE=warning")
         severity[code] = level
     return severity
+
+
+def print_rows(
+    console: Console, title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]
+) -> None:
+    """A table on a terminal, sized to it; piped, one plain line per row.
+
+    A table squeezed into 80 piped columns breaks its cells into fragments that no
+    grep or reader can use; a row per line, columns aligned and the last one whole,
+    reads in a CI log and greps cleanly.
+    """
+    if console.is_terminal:
+        table = Table(title=title, title_justify="left")
+        for index, header in enumerate(headers):
+            last = index == len(headers) - 1
+            table.add_column(header, no_wrap=not last)  # ids and codes are never cut
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+        return
+    console.print(title, markup=False, highlight=False, soft_wrap=True)
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers[:-1])]
+    for row in (headers, *rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        line = "  ".join([*cells, row[-1]]).rstrip()
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from steplife.cli._common import (
     finding_json,
     finding_text,
     positive,
+    print_rows,
     rules_from,
     seconds,
 )
@@ -278,17 +279,20 @@ def _show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _steps_table(title: str, stored: Sequence[StoredStep]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("step", no_wrap=True)  # whole, to be copied
-    for name in ("status", "type", "run", "created_at", "version"):
-        table.add_column(name, overflow="fold")
-    for s in stored:
-        step = s.step
-        table.add_row(
-            step.id, step.status, step.type, step.run_id, str(step.created_at), str(s.version)
+def _print_steps(console: Console, title: str, stored: Sequence[StoredStep]) -> None:
+    headers = ("step", "status", "type", "run", "created_at", "version")
+    rows = [
+        (
+            s.step.id,
+            s.step.status,
+            s.step.type,
+            s.step.run_id,
+            str(s.step.created_at),
+            str(s.version),
         )
-    return table
+        for s in stored
+    ]
+    print_rows(console, title, headers, rows)
 
 
 def _steps(args: argparse.Namespace) -> int:
@@ -301,7 +305,7 @@ def _steps(args: argparse.Namespace) -> int:
     if args.output == "json":
         _write_json({"steps": [stored_json(s) for s in found]})
     else:
-        Console(soft_wrap=True).print(_steps_table(f"{len(found)} steps", found))
+        _print_steps(Console(soft_wrap=True), f"{len(found)} steps", found)
     return EXIT_OK
 
 
@@ -325,7 +329,7 @@ def _expire(args: argparse.Namespace) -> int:
             for finding in result.findings:
                 console.print(finding_text(finding))
         stored = [StoredStep(step=r.step, version=r.version, updated_at=0.0) for r in results]
-        console.print(_steps_table(f"expired {len(results)} steps", stored))
+        _print_steps(console, f"expired {len(results)} steps", stored)
     return EXIT_OK
 
 

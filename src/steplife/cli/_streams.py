@@ -35,6 +35,7 @@ from steplife.cli._common import (
     finding_json,
     finding_text,
     positive,
+    print_rows,
     rules_from,
 )
 from steplife.errors import InputError, SteplifeError
@@ -358,14 +359,6 @@ def _diagram(args: argparse.Namespace) -> int:
 
 
 def _list_rules(args: argparse.Namespace) -> int:
-    table = Table(title="steplife rules", title_justify="left")
-    # A code is what users type: it is never cut, whatever the width; the meaning wraps.
-    width = max(len(code) for code in CATALOGUE)
-    table.add_column("code", no_wrap=True, min_width=width)
-    table.add_column("scope", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("meaning")
-    for rule in CATALOGUE.values():
-        table.add_row(rule.code, rule.scope, rule.severity.value, rule.summary)
-    Console().print(table)
+    rows = [(r.code, r.scope, r.severity.value, r.summary) for r in CATALOGUE.values()]
+    print_rows(Console(), "steplife rules", ("code", "scope", "severity", "meaning"), rows)
     return EXIT_OK
