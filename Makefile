@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-thorough demo lint types unit bench diagrams clean
+.PHONY: test test-thorough demo lint types unit bench diagrams docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ diagrams: $(STAMP)
 	$(BIN)/steplife diagram step > docs/diagrams/run-step.mmd
 	$(BIN)/steplife diagram run > docs/diagrams/run.mmd
 	$(BIN)/steplife diagram interlock > docs/diagrams/interlock.mmd
+
+## docs: regenerate the sample outputs in docs/cli.md and docs/store.md from the command
+docs: $(STAMP)
+	$(BIN)/python tests/clidocs.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .coverage
