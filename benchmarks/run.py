@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks import core, in_flight, runs, stream
+from benchmarks import core, in_flight, runs, startup, stream
 
 IN_FLIGHT = f"stream replay, {in_flight.IN_FLIGHT:,} steps in flight"
 WIDE_IN_FLIGHT = f"stream replay, {in_flight.WIDE_IN_FLIGHT:,} steps in flight"
@@ -34,6 +34,7 @@ TARGETS = {
     "following runs (realistic stream)": ("ratio", ">= 0.90"),
     "store ingest (SQLite)": ("share_of_floor", ">= 0.50"),
     "store check (SQLite)": ("quick_share_of_ingest", ""),
+    "start-up (validate, 5 events)": ("ratio", "<= 1.5"),
 }
 
 
@@ -135,6 +136,9 @@ NOTES = """
 - **store ingest**: `store.ingest` of the stream into SQLite in batches of 1,000 against the
   same rows written by `executemany` with the store's own SQL and pragmas, no validation.
   Store latencies include a durable commit and follow the disk.
+- **start-up**: `steplife validate` on a 5-event file, CPU time of the process against a
+  Python that only imports steplife's runtime dependencies (attrs, cattrs, orjson,
+  transitions, rich); the median ratio over alternating pairs (`benchmarks/startup.py`).
 - **store check**: `store.check` of the store that ingest wrote, quick (what `ingest`,
   `expire-stale` and `open_store(check=True)` run before writing) and full (`check-store`);
   `quick_share_of_ingest` is the quick check's time over that ingest's: what the check at
@@ -165,6 +169,7 @@ def _met(value: float, target: str) -> str:
 
 
 def _sections(quick: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield "start-up (validate, 5 events)", startup.startup_cost(5 if quick else startup.REPEAT)
     path = stream.stream_file()
     yield from core.run_all(str(path))
     yield "stream replay", stream.replay_rates(path)
