@@ -182,3 +182,14 @@ def test_every_new_figure_is_a_row_of_the_table_with_its_target(
     assert verdicts <= {"met", "**not met**", "information"}
     assert targeted[run.WIDE_IN_FLIGHT, "share_of_floor"] == ("", "information")
     assert (run.IN_FLIGHT, "mean_in_flight") in rows
+
+
+def test_the_start_up_figure_compares_validate_with_importing_the_dependencies() -> None:
+    """One pair: both sides are timed, the 5-event file validates clean, the ratio is theirs."""
+    from benchmarks import startup
+
+    figures = startup.startup_cost(repeat=1)
+    assert figures["validate CPU ms"] > 0
+    assert figures["dependencies CPU ms"] > 0
+    expected = figures["validate CPU ms"] / figures["dependencies CPU ms"]
+    assert figures["ratio"] == pytest.approx(expected)
