@@ -20,6 +20,7 @@ from steplife.errors import (
     StepNotFoundError,
     StoreError,
 )
+from steplife.store._async import AsyncStepStore, open_async_store
 from steplife.store._core import DatabaseStore
 from steplife.store._protocol import Age, EventLike, StepStore
 from steplife.store._records import ApplyResult, IngestReport, RecordedEvent, StoredStep
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_DB",
     "Age",
     "ApplyResult",
+    "AsyncStepStore",
     "ConflictError",
     "DatabaseStore",
     "EventLike",
@@ -41,6 +43,7 @@ __all__ = [
     "StoreError",
     "StoredStep",
     "is_postgres_dsn",
+    "open_async_store",
     "open_store",
 ]
 
