@@ -189,6 +189,8 @@ def test_json_output_follows_the_documented_schema(steplife: Any) -> None:
         "line": 6,
         "event_index": 6,
         "step_id": "step_Yt6nM2xQw9KbR4vLz8CdH3pF",
+        "run_id": None,
+        "path": None,
     }
     for finding in report["findings"]:
         assert set(finding) == {
@@ -199,6 +201,8 @@ def test_json_output_follows_the_documented_schema(steplife: Any) -> None:
             "line",
             "event_index",
             "step_id",
+            "run_id",
+            "path",
         }
         assert finding["rule"] in CATALOGUE
         assert finding["severity"] in ("error", "warning")
@@ -993,3 +997,25 @@ def test_the_steps_and_rules_tables_are_whole_lines_when_piped_at_80_columns(
         str(CREATED),
         "1",
     ]
+
+
+@pytest.mark.parametrize("output", ["jsonl", "github", "gitlab", "junit", "sarif"])
+def test_validate_writes_each_ci_format(steplife: Any, output: str) -> None:
+    """``--output FORMAT`` writes what the renderer of that name makes of the report."""
+    from steplife import validate_paths
+    from steplife.cli._reports import RENDERERS
+
+    run = steplife("validate", "--output", output, str(BROKEN_EXAMPLE))
+    assert run.code == 1
+    expected = RENDERERS[output](validate_paths([str(BROKEN_EXAMPLE)]))
+    assert run.out == expected.decode()
+
+
+def test_an_undecodable_file_name_is_written_escaped_in_json(steplife: Any, tmp_path: Path) -> None:
+    """A name in a foreign encoding reaches Python as lone surrogates: JSON gets escapes."""
+    name = os.fsdecode(b"capture-\xff.jsonl")
+    path = tmp_path / name
+    path.write_bytes(jsonl(lifecycle()))
+    run = steplife("validate", "--output", "json", str(path))
+    assert run.code == 0
+    assert run.json()["files"][0]["file"].endswith("capture-\\udcff.jsonl")

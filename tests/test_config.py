@@ -200,7 +200,7 @@ def test_help_gives_exit_codes_and_every_option_a_text(
         if command == ["validate"]:
             assert "exit status:" in out
             assert "2  an input could not be read" in out
-            assert "report format (default text)" in out
+            assert "report format (default text;" in out
         else:
             assert "events written in one transaction" in out
 

@@ -29,6 +29,7 @@ __all__ = [
     "print_rows",
     "positive",
     "rules_from",
+    "writable",
 ]
 
 EXIT_OK: Final = 0
@@ -196,16 +197,31 @@ def print_rows(
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
+def writable(text: str) -> str:
+    """`text`, its lone surrogates (an undecodable file name's bytes) backslash-escaped.
+
+    A file name given in a foreign encoding reaches Python with its bytes as lone
+    surrogates, which no UTF-8 output (JSON, XML) can carry.
+    """
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
 def finding_json(finding: Finding) -> dict[str, Any]:
     """A finding as the documented JSON object."""
     return {
         "rule": finding.rule,
         "severity": finding.severity.value,
         "message": finding.message,
-        "file": finding.file,
+        "file": None if finding.file is None else writable(finding.file),
         "line": finding.line,
         "event_index": finding.event_index,
         "step_id": None if finding.step_id is None else cut(finding.step_id),
+        "run_id": None if finding.run_id is None else cut(finding.run_id),
+        "path": finding.path,
     }
 
 

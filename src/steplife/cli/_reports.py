@@ -37,7 +37,7 @@ from steplife._findings import Finding, Severity, cut
 from steplife._rules import CATALOGUE
 from steplife._validate import FileReport, Report
 from steplife._version import __version__
-from steplife.cli._common import finding_json, finding_text
+from steplife.cli._common import finding_json, finding_text, writable
 
 __all__ = ["RENDERERS", "UNREADABLE", "Renderer"]
 
@@ -53,17 +53,8 @@ _FINGERPRINT_VERSION: Final = "steplife/v1"
 # -- shared ------------------------------------------------------------------------
 
 
-def _clean(text: str) -> str:
-    """`text`, its lone surrogates (an undecodable file name's bytes) backslash-escaped."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode()
-    return text
-
-
 def _file_of(finding: Finding, input_report: FileReport) -> str:
-    return _clean(finding.file or input_report.file)
+    return writable(finding.file or input_report.file)
 
 
 def _repo_path(name: str) -> str | None:
@@ -72,7 +63,7 @@ def _repo_path(name: str) -> str | None:
 
 
 def _id(value: str | None) -> str | None:
-    return None if value is None else _clean(cut(value))
+    return None if value is None else writable(cut(value))
 
 
 def _fingerprints(report: Report) -> Iterator[tuple[FileReport, Finding | None, str]]:
@@ -98,11 +89,17 @@ def _fingerprints(report: Report) -> Iterator[tuple[FileReport, Finding | None, 
                 finding.rule,
                 _id(finding.step_id),
                 _id(finding.run_id),
-                _clean(finding.message),
+                writable(finding.message),
             )
             yield input_report, finding, fingerprint(*key)
         if input_report.error is not None:
-            key = (_clean(input_report.file), UNREADABLE, None, None, _clean(input_report.error))
+            key = (
+                writable(input_report.file),
+                UNREADABLE,
+                None,
+                None,
+                writable(input_report.error),
+            )
             yield input_report, None, fingerprint(*key)
 
 
@@ -139,7 +136,7 @@ def render_jsonl(report: Report) -> bytes:
 
 
 def _jsonl_line(fields: dict[str, Any]) -> bytes:
-    cleaned = {key: _clean(v) if isinstance(v, str) else v for key, v in fields.items()}
+    cleaned = {key: writable(v) if isinstance(v, str) else v for key, v in fields.items()}
     return orjson.dumps(cleaned) + b"\n"
 
 
@@ -182,12 +179,12 @@ def render_github(report: Report) -> bytes:
                     _repo_path(_file_of(finding, input_report)),
                     finding.line,
                     finding.rule,
-                    _clean(finding.message),
+                    writable(finding.message),
                 )
             )
         if input_report.error is not None:
-            file = _repo_path(_clean(input_report.file))
-            out.append(_github_line("error", file, None, UNREADABLE, _clean(input_report.error)))
+            file = _repo_path(writable(input_report.file))
+            out.append(_github_line("error", file, None, UNREADABLE, writable(input_report.error)))
     return "".join(out).encode()
 
 
@@ -216,11 +213,11 @@ def render_gitlab(report: Report) -> bytes:
             path, line = _file_of(finding, input_report), finding.line
         issues.append(
             {
-                "description": _clean(description),
+                "description": writable(description),
                 "check_name": check,
                 "fingerprint": fingerprint,
                 "severity": severity,
-                "location": {"path": _clean(path), "lines": {"begin": line or 1}},
+                "location": {"path": writable(path), "lines": {"begin": line or 1}},
             }
         )
     return _json_document(issues)
@@ -352,7 +349,7 @@ def _sarif_result(finding: Finding, input_report: FileReport, fingerprint: str) 
     if finding.rule in _RULE_INDEX:
         result["ruleIndex"] = _RULE_INDEX[finding.rule]
     result["level"] = _SARIF_LEVEL[finding.severity]
-    result["message"] = {"text": _clean(finding.message)}
+    result["message"] = {"text": writable(finding.message)}
     locations = _sarif_locations(_repo_path(_file_of(finding, input_report)), finding.line)
     if locations:
         result["locations"] = locations
@@ -389,10 +386,10 @@ def render_sarif(report: Report) -> bytes:
             continue
         notification: dict[str, Any] = {
             "level": "error",
-            "message": {"text": _clean(input_report.error or "")},
+            "message": {"text": writable(input_report.error or "")},
             "descriptor": {"id": UNREADABLE, "index": 0},
         }
-        locations = _sarif_locations(_repo_path(_clean(input_report.file)), None)
+        locations = _sarif_locations(_repo_path(writable(input_report.file)), None)
         if locations:
             notification["locations"] = locations
         notifications.append(notification)

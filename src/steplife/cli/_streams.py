@@ -37,7 +37,9 @@ from steplife.cli._common import (
     positive,
     print_rows,
     rules_from,
+    writable,
 )
+from steplife.cli._reports import RENDERERS
 from steplife.errors import InputError, SteplifeError
 
 __all__ = ["register", "report_json", "report_severity"]
@@ -61,8 +63,8 @@ def _add_stream_options(
     )
 
 
-OUTPUTS: Final = ("text", "json")
-"""validate's report formats."""
+OUTPUTS: Final = ("text", "json", *RENDERERS)
+"""validate's report formats: its own two, and those CI systems read (`_reports`)."""
 
 EXIT_CODES: Final = """exit status:
   0  no error-level finding (warnings allowed), or --exit-zero
@@ -92,7 +94,12 @@ def register(commands: Any) -> None:
         default=None,
         help="a step left in progress is an error",
     )
-    validate.add_argument("--output", choices=OUTPUTS, help="report format (default text)")
+    validate.add_argument(
+        "--output",
+        choices=OUTPUTS,
+        help="report format (default text; json, or one a CI system reads: jsonl, github "
+        "annotations, gitlab code quality, junit XML, sarif)",
+    )
     validate.add_argument(
         "--jobs", type=positive, metavar="N", help="files in parallel (default 1)"
     )
@@ -184,6 +191,8 @@ def _validate(args: argparse.Namespace) -> int:
     elif args.output == "json":
         sys.stdout.buffer.write(orjson.dumps(report_json(report), option=orjson.OPT_INDENT_2))
         sys.stdout.buffer.write(b"\n")
+    elif args.output in RENDERERS:
+        sys.stdout.buffer.write(RENDERERS[args.output](report))
     else:
         _print_text(report, Console(soft_wrap=True), totals=not args.quiet)
     for error in report.input_errors:
@@ -225,7 +234,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "findings": [finding_json(f) for f in report.findings],
         "files": [
             {
-                "file": f.file,
+                "file": writable(f.file),
                 "events": f.events,
                 "error": f.error,
                 "valid": f.error is None
