@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from rich.console import Console
@@ -40,7 +40,10 @@ from steplife.cli._common import (
 )
 from steplife.errors import InputError, SteplifeError, StepNotFoundError
 from steplife.model import STATUSES
-from steplife.store import DEFAULT_DB, ApplyResult, IngestReport, StoredStep, open_store
+from steplife.store import DEFAULT_DB, open_store
+
+if TYPE_CHECKING:
+    from steplife.store import ApplyResult, IngestReport, StoredStep
 
 __all__ = ["parse_age", "register"]
 
@@ -328,6 +331,8 @@ def _expire(args: argparse.Namespace) -> int:
         for result in results:
             for finding in result.findings:
                 console.print(finding_text(finding))
+        from steplife.store import StoredStep
+
         stored = [StoredStep(step=r.step, version=r.version, updated_at=0.0) for r in results]
         _print_steps(console, f"expired {len(results)} steps", stored)
     return EXIT_OK

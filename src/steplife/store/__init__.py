@@ -9,8 +9,9 @@ in-memory `steplife.Tracker`, and behave identically. See docs/store.md.
 
 from __future__ import annotations
 
+import importlib
 import os
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife.errors import (
@@ -20,11 +21,42 @@ from steplife.errors import (
     StepNotFoundError,
     StoreError,
 )
-from steplife.store._async import AsyncStepStore, open_async_store
-from steplife.store._core import DatabaseStore
-from steplife.store._protocol import Age, EventLike, StepStore
-from steplife.store._records import ApplyResult, IngestReport, RecordedEvent, StoredStep
-from steplife.store._sqlite import SQLiteBackend
+
+if TYPE_CHECKING:
+    from steplife.store._async import AsyncStepStore, open_async_store
+    from steplife.store._core import DatabaseStore
+    from steplife.store._protocol import Age, EventLike, StepStore
+    from steplife.store._records import ApplyResult, IngestReport, RecordedEvent, StoredStep
+
+_LAZY: Final = {
+    "AsyncStepStore": "_async",
+    "open_async_store": "_async",
+    "DatabaseStore": "_core",
+    "Age": "_protocol",
+    "EventLike": "_protocol",
+    "StepStore": "_protocol",
+    "ApplyResult": "_records",
+    "IngestReport": "_records",
+    "RecordedEvent": "_records",
+    "StoredStep": "_records",
+}
+"""Names loaded on first use, with the module that defines them: a command that only
+needs `DEFAULT_DB` (every ``steplife`` command builds its parser with it) does not pay
+for the store's engine, its SQL and its records."""
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # the next lookup finds it without this call
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "DEFAULT_DB",
@@ -85,6 +117,9 @@ def open_store(
         raise TypeError(f"rules must be a steplife.Rules, not {type(rules).__name__}")
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    from steplife.store._core import DatabaseStore
+    from steplife.store._sqlite import SQLiteBackend
+
     if is_postgres_dsn(db):
         from steplife.store._postgres import PostgresBackend  # psycopg only when asked for
 
