@@ -197,6 +197,7 @@ _AS_NOBODY = """
 import json, os, sys
 from steplife.errors import StoreError
 from steplife.store import open_store
+import steplife.store._core, steplife.store._sqlite  # loaded on first use: load them now
 if os.geteuid() == 0:
     os.setuid(65534)  # nobody, once the interpreter (under /root) has loaded what it needs
 name, data = json.loads(sys.argv[1])
