@@ -5,7 +5,7 @@ finding was, 2 when an input could not be read at all or the arguments are wrong
 
 The subcommands live by concept: `_streams` reads captures and the catalogue
 (``validate``, ``replay``, ``diagram``, ``rules``), `_store` keeps steps in a store
-(``ingest``, ``show``, ``steps``, ``expire-stale``), `_timeline` draws a capture
+(``ingest``, ``show``, ``steps``, ``expire-stale``, ``check-store``), `_timeline` draws a capture
 (``timeline``); `_common` is what they share. The library never imports this package.
 """
 

@@ -10,14 +10,15 @@ import argparse
 import sys
 from typing import Any, Final
 
-from steplife._timeline import html, mermaid, replay_timeline
 from steplife.cli._common import EXIT_OK
 from steplife.errors import SteplifeError
 
 __all__ = ["register"]
 
-DRAWINGS: Final = {"mermaid": mermaid, "html": html}
-"""Each ``--as`` choice and what draws it; the first is the default."""
+DRAWINGS: Final = ("mermaid", "html")
+"""Each ``--as`` choice, named as the `steplife._timeline` function that draws it; the
+first is the default. That module is imported when a timeline is drawn, not when any
+command builds its parser."""
 
 
 def register(commands: Any) -> None:
@@ -30,8 +31,8 @@ def register(commands: Any) -> None:
     timeline.add_argument(
         "--as",
         dest="drawing",
-        choices=tuple(DRAWINGS),
-        default=next(iter(DRAWINGS)),
+        choices=DRAWINGS,
+        default=DRAWINGS[0],
         help="a Mermaid gantt chart (default) or a self-contained HTML page",
     )
     timeline.add_argument(
@@ -41,8 +42,11 @@ def register(commands: Any) -> None:
 
 
 def _timeline(args: argparse.Namespace) -> int:
+    from steplife import _timeline as timelines
+
+    draw = getattr(timelines, args.drawing)
     # Read before opening the output: an unreadable input leaves no file behind.
-    drawn = DRAWINGS[args.drawing](replay_timeline(args.file, fmt=args.format)).encode()
+    drawn = draw(timelines.replay_timeline(args.file, fmt=args.format)).encode()
     if args.out == "-":
         sys.stdout.buffer.write(drawn)
         sys.stdout.buffer.flush()
