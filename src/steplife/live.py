@@ -8,6 +8,7 @@ docs/embedding.md.
 
 from __future__ import annotations
 
+from steplife._polling import Poller
 from steplife._transition import Transition
 
-__all__ = ["Transition"]
+__all__ = ["Poller", "Transition"]
