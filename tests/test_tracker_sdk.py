@@ -255,3 +255,22 @@ def test_a_refused_event_tells_no_transition() -> None:
     with pytest.raises(StreamError):
         strict.feed(*completed())  # completed twice: after-terminal, an error
     assert [t.target for t in heard] == ["in_progress", "completed"]
+
+
+@pytest.mark.parametrize("shape", ["openai", "azure"])
+def test_the_store_ingests_the_sdk_events_as_the_tracker_takes_them(
+    shape: str, tmp_path: Any
+) -> None:
+    """``store.ingest(stream)`` of SDK events: the step stored as from plain pairs."""
+    from steplife.store import open_store
+
+    items = openai_events(RUN) if shape == "openai" else azure_items(RUN)
+    with open_store(tmp_path / "sdk.db") as store:
+        report = store.ingest(items)
+        stored = store.get(STEP_ID)
+    with open_store(tmp_path / "plain.db") as store:
+        store.ingest(RUN)
+        plain = store.get(STEP_ID)
+    assert (report.ok, report.applied) == (True, 3)
+    assert to_dict(stored.step) == to_dict(plain.step)
+    assert [e.event for e in stored.history] == [e.event for e in plain.history]

@@ -12,9 +12,10 @@ from steplife.store._records import ApplyResult, IngestReport, RecordedEvent, St
 
 __all__ = ["Age", "EventLike", "StepStore"]
 
-EventLike: TypeAlias = Event | tuple[str, Any] | Mapping[str, Any]
+EventLike: TypeAlias = Event | tuple[str, Any] | Mapping[str, Any] | object
 """An event to ingest: an `Event` as the stream readers yield it, a ``(name, data)``
-pair, or a ``{"event": name, "data": data}`` mapping (one JSONL line, decoded)."""
+pair, a ``{"event": name, "data": data}`` mapping (one JSONL line, decoded), or an SDK's
+own stream event (openai's, azure-ai-agents' tuple), as `Tracker.feed` takes them."""
 
 Age: TypeAlias = timedelta | float
 """A duration: a `timedelta`, or a number of seconds."""

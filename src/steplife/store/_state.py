@@ -25,6 +25,7 @@ from steplife._findings import Finding, Severity, shown
 from steplife._lifecycle import EVENT_KINDS, STEP_PREFIX, TERMINAL_KINDS
 from steplife._rules import Rules
 from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX
+from steplife._sdk import event_of
 from steplife._tracker import Tracker
 from steplife._wire import structure
 from steplife.errors import InvalidRecordError, StoreError, StreamError
@@ -176,7 +177,11 @@ def _unpack(raw: object, position: int) -> Event:
         return Event(raw[0], raw[1], None, 0, position)
     if isinstance(raw, Mapping):
         return _unpack(dict(raw), position)
-    return Event(None, None, None, 0, position, f"not an event: {type(raw).__name__}")
+    try:
+        name, data = event_of(raw)  # an SDK's own event: openai's, or azure's tuple
+    except TypeError:
+        return Event(None, None, None, 0, position, f"not an event: {type(raw).__name__}")
+    return Event(name, data, None, 0, position)
 
 
 def items_of(rules: Rules, events: Iterable[object]) -> Iterator[Item | None]:
