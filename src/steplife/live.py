@@ -2,13 +2,15 @@
 
 `steplife.Tracker` takes the SDKs' own stream events (``feed``, ``consume``,
 ``aconsume``) and reports to observers (``on_transition``, ``on_finding``). This
-module holds what goes with it: the `Transition` those observers hear. See
+module holds what goes with it: the `Transition` those observers hear, and
+`tracked`, which has an SDK's own event handler feed a Tracker. See
 docs/embedding.md.
 """
 
 from __future__ import annotations
 
+from steplife._handlers import tracked
 from steplife._polling import Poller
 from steplife._transition import Transition
 
-__all__ = ["Poller", "Transition"]
+__all__ = ["Poller", "Transition", "tracked"]
