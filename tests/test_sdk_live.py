@@ -15,6 +15,7 @@ expired: azure replies are served without the steps' ``expires_at`` (`AZURE`), a
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import time
@@ -191,7 +192,7 @@ def test_every_fixture_payload_is_one_the_openai_models_accept() -> None:
             step = OpenAIRunStep.model_validate(data)
             assert "expired_at" not in data, file  # the real streams' `expires_at` only
             assert [] == check(from_dict(data)), (file, step.id)
-        elif name.startswith("thread.run") and name != "thread.run.step":
+        elif name.startswith("thread.run"):
             OpenAIRun.model_validate(data)
         kinds.add(name)
     assert {"thread.created", "thread.message.delta", "done"} <= kinds
@@ -431,6 +432,7 @@ def test_tracking_a_handler_twice_feeds_each_tracker_each_event_once(
         stream.until_done()
     assert len(handler.names) == one.events == other.events
     assert [] == found(one) == found(other)
+    assert "on_event" not in vars(Recorder())  # the instance is wrapped, not its class
 
 
 @pytest.mark.parametrize("thing", [object(), Tracker(), [("thread.run.created", {})]])
@@ -849,6 +851,47 @@ def test_azure_steps_and_run_can_be_read_back_as_json(
     assert "completed" == run.status
     assert ["list_steps", "list_steps", "get_step", "get_run"] == sdk_server.endpoints()
     assert {"api-version": ["v1"], "after": [TOOL_STEP]} == sdk_server.requests[1].query
+
+
+# -- the guide ---------------------------------------------------------------------------
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "embedding.md"
+
+
+def _guide_blocks(section: str) -> list[str]:
+    text = GUIDE.read_text(encoding="utf-8")
+    start = text.index(f"\n## {section}\n")
+    end = text.find("\n## ", start + 1)
+    return re.findall(r"```python\n(.*?)```", text[start:end], re.DOTALL)
+
+
+def test_the_guide_section_runs_against_the_real_clients(
+    sdk_server: SDKServer, openai_client: OpenAI, azure_client: AgentsClient
+) -> None:
+    """docs/embedding.md, section "The SDKs' streams and handlers": its blocks run in
+    order, `client` and `agents_client` pointed at the server, each run twice."""
+    first, second = Reply("function_run.1.sse"), Reply("function_run.2.sse")
+    azure_first = Reply("function_run.1.sse", transform=AZURE)
+    azure_second = Reply("function_run.2.sse", transform=AZURE)
+    sdk_server.play(
+        {
+            "create_run": [first, first, azure_first, azure_first],
+            "submit_tool_outputs": [second, second, azure_second, azure_second],
+        }
+    )
+    namespace: dict[str, Any] = {
+        "client": openai_client,
+        "agents_client": azure_client,
+        "thread_id": FUNCTION_THREAD,
+        "assistant_id": ASSISTANT,
+    }
+    blocks = _guide_blocks("The SDKs' streams and handlers")
+    assert len(blocks) == 3
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"embedding.md block {number}", "exec"), namespace)
+    assert ["create_run", "submit_tool_outputs"] * 4 == sdk_server.endpoints()
+    outputs = [request.body["tool_outputs"] for request in sdk_server.requests[1::2]]
+    assert [[{"tool_call_id": CALL, "output": WEATHER}]] * 4 == outputs
 
 
 # -- what importing costs ----------------------------------------------------------------
