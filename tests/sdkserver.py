@@ -17,6 +17,7 @@ is answered 404 with an error body the clients raise on.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
@@ -239,7 +240,9 @@ class _Serving:
         httpd = _Server(("127.0.0.1", 0), _Handler)
         httpd.sdk = SDKServer(httpd)
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="sdkserver", daemon=True)
+        # A short poll: `shutdown` waits for it, at the end of every test.
+        serve = functools.partial(httpd.serve_forever, poll_interval=0.02)
+        self._thread = threading.Thread(target=serve, name="sdkserver", daemon=True)
         self._thread.start()
         return httpd.sdk
 

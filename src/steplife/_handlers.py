@@ -66,8 +66,11 @@ def tracked(handler: H, tracker: Tracker) -> H:
     tracker's ``finish()`` once the run is done, not at the end of each stream.
 
     Wrapping a handler again with the same tracker changes nothing; with another
-    tracker, each event goes to both. Raises `TypeError` when `handler` is neither
-    SDK's handler (it has no ``on_event`` hook and no ``_process_event`` method).
+    tracker, each event goes to both. Read a tracked handler as usual (``until_done``,
+    a loop), not with the same tracker's ``consume``: each event would be fed twice.
+
+    Raises `TypeError` when `handler` is neither SDK's handler (it has no ``on_event``
+    hook and no ``_process_event`` method).
     """
     hook, original = _hook_of(handler)
     trackers: list[Tracker] | None = vars(handler).get(_TRACKERS)
