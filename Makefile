@@ -54,6 +54,8 @@ diagrams: $(STAMP)
 	$(BIN)/steplife diagram step > docs/diagrams/run-step.mmd
 	$(BIN)/steplife diagram run > docs/diagrams/run.mmd
 	$(BIN)/steplife diagram interlock > docs/diagrams/interlock.mmd
+	$(BIN)/steplife diagram response > docs/diagrams/response.mmd
+	$(BIN)/steplife diagram item > docs/diagrams/output-item.mmd
 
 ## docs: regenerate the sample outputs in docs/cli.md and docs/store.md from the command
 docs: $(STAMP)

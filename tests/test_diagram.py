@@ -57,7 +57,7 @@ def test_the_step_diagram_keeps_its_path_and_is_the_default() -> None:
     """``step`` is the first diagram (the command's default) and lives where it always did."""
     assert next(iter(DIAGRAMS)) == "step"
     assert (DIAGRAM_PATH, mermaid) == (DIAGRAMS["step"].path, DIAGRAMS["step"].draw)
-    assert ["step", "run", "interlock"] == list(DIAGRAMS)
+    assert ["step", "run", "interlock", "response", "item"] == list(DIAGRAMS)
 
 
 def test_make_diagrams_writes_every_diagram_to_its_committed_path() -> None:

@@ -57,10 +57,12 @@ def test_the_mapping_table_matches_the_code() -> None:
             MUTATIONS[code] if code in MUTATIONS else f"none: {UNREACHABLE_RULES[code]}",
         )
         for code, rule in CATALOGUE.items()
+        # The Responses API's rules have their table in docs/responses.md.
+        if rule.scope not in ("response", "item", "response_stream")
     }
     actual = {code: (severity, text) for code, severity, text in rows}
     assert expected == actual
-    assert len(rows) == len(CATALOGUE)
+    assert len(rows) == len(expected)
 
 
 def test_every_public_name_is_documented() -> None:

@@ -172,9 +172,14 @@ def test_stream_rules_are_produced_on_runs_too(rule: str) -> None:
     assert {f.rule for f in findings if f.severity is Severity.ERROR} == {rule}
 
 
+RESPONSES_SCOPES = ("response", "item", "response_stream")
+"""The Responses API's rules: steplife.testing.responses breaks those (test_responses_testing)."""
+
+
 def test_the_mapping_covers_the_catalogue() -> None:
     """Each catalogue rule has a mutation or a documented reason why it has none."""
-    assert set(MUTATIONS) | set(UNREACHABLE_RULES) == set(CATALOGUE)
+    assistants = {code for code, rule in CATALOGUE.items() if rule.scope not in RESPONSES_SCOPES}
+    assert set(MUTATIONS) | set(UNREACHABLE_RULES) == assistants
     assert set(MUTATIONS) & set(UNREACHABLE_RULES) == set()
     assert all(reason for reason in UNREACHABLE_RULES.values())
 

@@ -28,7 +28,9 @@ __all__ = [
     "Diagram",
     "admissions",
     "interlock_mermaid",
+    "item_mermaid",
     "mermaid",
+    "response_mermaid",
     "run_mermaid",
 ]
 
@@ -77,6 +79,21 @@ def mermaid() -> str:
 def run_mermaid() -> str:
     """The run lifecycle as a Mermaid state diagram (text ending in a newline)."""
     return _text(_draw(build_run_machine, "run lifecycle"))
+
+
+def response_mermaid() -> str:
+    """The Responses API's response lifecycle as a Mermaid state diagram."""
+    # Imported here: the Responses modules load only when one of their diagrams is drawn.
+    from steplife.responses._lifecycle import build_response_machine
+
+    return _text(_draw(build_response_machine, "response lifecycle (Responses API)"))
+
+
+def item_mermaid() -> str:
+    """The Responses API's output item lifecycle as a Mermaid state diagram."""
+    from steplife.responses._lifecycle import build_item_machine
+
+    return _text(_draw(build_item_machine, "output item lifecycle (Responses API)"))
 
 
 class Admission(NamedTuple):
@@ -176,6 +193,18 @@ DIAGRAMS: Final[Mapping[str, Diagram]] = {
             "docs/diagrams/interlock.mmd",
             "the run lifecycle with the step events each status admits",
             interlock_mermaid,
+        ),
+        Diagram(
+            "response",
+            "docs/diagrams/response.mmd",
+            "the Responses API's response lifecycle",
+            response_mermaid,
+        ),
+        Diagram(
+            "item",
+            "docs/diagrams/output-item.mmd",
+            "the Responses API's output item lifecycle (items that carry a status)",
+            item_mermaid,
         ),
     )
 }

@@ -39,8 +39,9 @@ beside old fields."""
 class Definition:
     """A lifecycle as data: the one source its machine, tables and diagrams come from."""
 
-    entity: Literal["step", "run"]
-    """What moves through it (``step``, ``run``), as errors name it."""
+    entity: Literal["step", "run", "response", "item"]
+    """What moves through it (``step``, ``run``, ``response``, output ``item``), as errors
+    name it."""
     statuses: tuple[str, ...]
     """Every status, the first being where a new record starts."""
     final: frozenset[str]

@@ -521,30 +521,48 @@ _ALL_RULES: Final = (
     ),
     # Stream rules: found by the Tracker, which sees the sequence. The first ones
     # apply to steps and runs alike.
-    Rule("malformed-event", E, "each event parses and its payload is a valid step, delta or run"),
+    Rule(
+        "malformed-event",
+        E,
+        "each event parses and its payload is a valid step, delta, run, response or item",
+    ),
     Rule("sse-missing-blank-line", W, "a blank line ends each SSE event"),
     Rule("unknown-step", E, "a delta belongs to a step already seen"),
     Rule("adopted-step", W, "a step's first event is `created`"),
-    Rule("duplicate-created", E, "a step or run is created once"),
-    Rule("after-terminal", E, "no event for a step or run after its terminal event"),
+    Rule("duplicate-created", E, "a step, run or response is created once, an item added once"),
+    Rule(
+        "after-terminal",
+        E,
+        "no event for a step, run, response or output item after its terminal event",
+    ),
     Rule("status-mismatch", E, "the payload's status matches the event name"),
-    Rule("illegal-transition", E, "a status change follows the step or run machine"),
+    Rule(
+        "illegal-transition",
+        E,
+        "a status change follows its machine (step, run, response, output item)",
+    ),
     Rule(
         "identity-changed",
         E,
         "a step's run, thread, assistant, type and created_at (a run's thread, "
-        "assistant and created_at) never change",
+        "assistant and created_at; a response's created_at; an item's id and type) never "
+        "change",
     ),
     Rule("time-travel", E, "no stamp earlier than one already seen for the step"),
     Rule("delta-type-mismatch", E, "a delta's step_details.type equals the step's type"),
-    Rule("snapshot-diverged", W, "the terminal step_details equal what the deltas built"),
+    Rule(
+        "snapshot-diverged",
+        W,
+        "the terminal step_details equal what the deltas built (a finished response's "
+        "output holds the very items its stream added)",
+    ),
     Rule("dangling-step", W, "every step reaches a terminal status by the end of input"),
     Rule("empty-stream", W, "an input holds at least one event"),
     Rule(
         "unknown-event",
         W,
-        "an event named under `thread.run.` is one the API sends (else a misspelling, or a "
-        "newer API's event: passed by)",
+        "an event named under `thread.run.` (or `response.`) is one the API sends (else a "
+        "misspelling, or a newer API's event: passed by)",
     ),
     # Cross-entity rules: a step against its run, when the stream carries run events.
     Rule(
@@ -568,6 +586,112 @@ _ALL_RULES: Final = (
         "tool-calls-without-action",
         W,
         "a run requires action only with a function call in an in-progress step",
+    ),
+    # The Responses API (`steplife.responses`): the successors of runs and steps. Their
+    # checks live with their records (`steplife/responses/_checks.py`, which reads
+    # this catalogue for severities), so the scope is given here: `response` and `item`
+    # for checks of one snapshot, `response_stream` for what a `ResponseTracker` finds
+    # in a sequence. The stream rules above that are not about runs or steps alone
+    # (malformed-event, after-terminal, status-mismatch, illegal-transition, ...) apply
+    # to responses and items too, with the same codes.
+    Rule("response-object-type", E, "a response's `object` is 'response'", found_by="response"),
+    Rule(
+        "response-usage-before-terminal",
+        E,
+        "a response's usage stays null until it ends",
+        found_by="response",
+    ),
+    Rule(
+        "response-usage-total",
+        E,
+        "a response's total = input + output tokens, none negative",
+        found_by="response",
+    ),
+    Rule(
+        "response-error-without-failure",
+        E,
+        "`error` only on failed responses",
+        found_by="response",
+    ),
+    Rule("response-failure-without-error", W, "a failed response has `error`", found_by="response"),
+    Rule(
+        "response-incomplete-details",
+        E,
+        "`incomplete_details` is set exactly on incomplete responses",
+        found_by="response",
+    ),
+    Rule(
+        "response-completed-at",
+        E,
+        "`completed_at` only on completed responses, and not before `created_at`",
+        found_by="response",
+    ),
+    Rule(
+        "response-finished-with-open-items",
+        E,
+        "a response ends only after each of its output items ended (a computer_call, which "
+        "waits for the client, excepted)",
+        found_by="response",
+    ),
+    Rule(
+        "item-status-type",
+        E,
+        "an output item's status is one its type has (a message is never `searching`)",
+        found_by="item",
+    ),
+    Rule(
+        "sequence-gap",
+        E,
+        "a numbered stream skips no `sequence_number` (a response's stream counts from 0)",
+        found_by="response_stream",
+    ),
+    Rule(
+        "sequence-repeated",
+        E,
+        "each `sequence_number` is greater than the last, across a resumed stream too",
+        found_by="response_stream",
+    ),
+    Rule(
+        "sequence-missing",
+        E,
+        "a stream numbers all its events or none (captures from before May 2025 number none)",
+        found_by="response_stream",
+    ),
+    Rule(
+        "event-type-mismatch",
+        E,
+        "an event's name (the SSE `event:` line) equals its `data.type`",
+        found_by="response_stream",
+    ),
+    Rule(
+        "unknown-item",
+        E,
+        "an item event, `.done` or delta, is for an output index already added",
+        found_by="response_stream",
+    ),
+    Rule(
+        "item-type-mismatch",
+        E,
+        "an item event is one its item's type sends (no text delta on a function_call)",
+        found_by="response_stream",
+    ),
+    Rule(
+        "item-index-mismatch",
+        E,
+        "an item keeps its output_index and item_id, and sits there in its response's output",
+        found_by="response_stream",
+    ),
+    Rule(
+        "item-done-missing",
+        W,
+        "an item its own event ended also gets `output_item.done` (real MCP streams omit it)",
+        found_by="response_stream",
+    ),
+    Rule(
+        "dangling-response",
+        W,
+        "every response reaches a terminal status by the end of input",
+        found_by="response_stream",
     ),
 )
 CATALOGUE: Final[Mapping[str, Rule]] = {rule.code: rule for rule in _ALL_RULES}

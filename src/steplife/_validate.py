@@ -27,6 +27,7 @@ from steplife._findings import Finding, Severity
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife._tracker import Tracker
 from steplife.errors import InputError, StreamError
+from steplife.responses._events import detect_api
 
 __all__ = ["FileReport", "Report", "validate_file", "validate_paths"]
 
@@ -141,12 +142,39 @@ def validate_file(
                 if fmt == "auto" or fmt == "json":
                     document, lines = split_document(stream, forced=fmt == "json")
                     if document is not None:
+                        if document.error is None and speaks_responses(document.value):
+                            from steplife.responses._validate import document_report
+
+                            return document_report(
+                                document.value,
+                                document.line,
+                                name,
+                                rules=rules,
+                                strict=strict,
+                                require_terminal=require_terminal,
+                            )
                         return _document_report(document, name, rules, strict)
                     fmt = "auto"
                 else:
                     lines = without_bom(iter(stream))
                 # Read errors are caught here, once, rather than by a wrapper per line.
                 lines, detected = detected_format(lines, name, fmt)
+                if detected is not None:
+                    # Which API the stream speaks, from its first event: a Responses
+                    # stream (response.*) has a tracker of its own.
+                    lines, api = detect_api(lines)
+                    if api == "responses":
+                        # Imported here: only an input that speaks the Responses API pays.
+                        from steplife.responses._validate import stream_report
+
+                        return stream_report(
+                            lines,
+                            detected,
+                            name,
+                            rules=rules,
+                            strict=strict,
+                            require_terminal=require_terminal,
+                        )
                 if detected == "jsonl":
                     feed_jsonl(lines, name, tracker.feed_at, tracker.feed_event)
                 elif detected == "sse":
@@ -180,6 +208,21 @@ def validate_file(
         run_statuses=dict(tracker.run_statuses),
         steps_per_run=dict(sorted(tracker.steps_per_run.items())),
     )
+
+
+def speaks_responses(value: Any) -> bool:
+    """Whether a JSON document holds Responses API objects or events (a cheap look)."""
+    first = value
+    if type(first) is dict and first.get("object") == "list":
+        first = first.get("data")
+    if type(first) is list:
+        first = first[0] if first else None
+    if type(first) is not dict:
+        return False
+    if first.get("object") == "response":
+        return True
+    name = first.get("type", first.get("event"))
+    return type(name) is str and (name.startswith("response.") or name == "error")
 
 
 def _document_report(document: Document, name: str, rules: Rules, strict: bool) -> FileReport:
