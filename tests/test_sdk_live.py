@@ -724,15 +724,6 @@ def test_azure_tracked_handler_reports_a_fault_and_the_sdk_reads_on(
     assert [fault.last_event, "done"] == names[-2:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "steplife bug: azure-ai-agents renames a step's expires_at to expired_at "
-        "(_parse_event), and steplife._sdk.plain keeps the rename: stamp-mismatch, "
-        "time-travel and step-outlives-run on a valid run"
-    ),
-)
 def test_azure_steps_with_expires_at_give_no_finding(
     sdk_server: SDKServer, azure_client: AgentsClient
 ) -> None:

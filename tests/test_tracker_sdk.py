@@ -19,6 +19,7 @@ import pytest
 from steplife import Event, Finding, Severity, StreamError, Tracker, to_dict
 from steplife.live import Transition
 from streams import (
+    FINISHED,
     RUN_ID,
     STEP_ID,
     StreamEvent,
@@ -274,3 +275,21 @@ def test_the_store_ingests_the_sdk_events_as_the_tracker_takes_them(
     assert (report.ok, report.applied) == (True, 3)
     assert to_dict(stored.step) == to_dict(plain.step)
     assert [e.event for e in stored.history] == [e.event for e in plain.history]
+
+
+def test_azure_s_rename_of_expires_at_is_undone_for_a_step_that_did_not_expire() -> None:
+    """azure-ai-agents renames ``expires_at`` to ``expired_at``; steplife gives it back."""
+    name, step = created()
+    wire = {**step, "expires_at": 1_700_003_600}
+    wire.pop("expired_at")  # as the service sends it
+    ((_, model, _),) = azure_items([(name, wire)])
+    assert model.as_dict()["expired_at"] == 1_700_003_600  # the SDK's rename
+    tracker = Tracker()
+    assert tracker.feed((name, model, None)) == []
+    snapshot = to_dict(tracker.snapshot(STEP_ID))
+    assert (snapshot["expires_at"], snapshot["expired_at"]) == (1_700_003_600, None)
+    expired = {**wire, "status": "expired", "expires_at": FINISHED}
+    ((_, model, _),) = azure_items([("thread.run.step.expired", expired)])
+    from steplife._sdk import plain
+
+    assert plain(model)["expired_at"] == FINISHED  # expired: both name the same instant

@@ -43,12 +43,35 @@ def plain(data: Any) -> Any:
         return to_dict()
     as_dict = getattr(data, "as_dict", None)
     if callable(as_dict):
-        return as_dict()
+        return _undo_azure_rename(as_dict())
     model_dump = getattr(data, "model_dump", None)
     if callable(model_dump):
         return model_dump(mode="json", by_alias=True, exclude_unset=True)
     if isinstance(data, Mapping):
         return dict(data)
+    return data
+
+
+def _undo_azure_rename(data: Any) -> Any:
+    """An azure-ai-agents step as the server sent it: its ``expires_at`` given back.
+
+    azure-ai-agents' stream parser renames a step's ``expires_at`` (when it will expire)
+    to ``expired_at`` (when it did), "a workaround for a service bug"; every step the
+    service sends carries ``expires_at``, so every in-progress step would read as
+    expired. A step that is not ``expired`` has no ``expired_at``: the value is moved
+    back. (An ``expired`` step's value stays where the SDK put it: there, both readings
+    name the same instant.)
+    """
+    if (
+        type(data) is dict
+        and data.get("object") == "thread.run.step"
+        and data.get("status") != "expired"
+        and data.get("expired_at") is not None
+        and "expires_at" not in data
+    ):
+        data = dict(data)
+        data["expires_at"] = data.pop("expired_at")
+        data["expired_at"] = None
     return data
 
 
