@@ -26,9 +26,13 @@ from steplife import Finding, Tracker
 from steplife.live import Transition
 from steplife.store import open_store
 
-TOOLS: dict[str, Callable[..., Any]] = {
-    "get_weather": lambda city="Paris", **_: {"city": city, "celsius": 21},
-}
+
+def get_weather(city: str = "Paris", **_: Any) -> dict[str, Any]:
+    """The one tool this orchestrator offers: a weather report (a fixed one)."""
+    return {"city": city, "celsius": 21}
+
+
+TOOLS: dict[str, Callable[..., Any]] = {"get_weather": get_weather}
 """The functions this orchestrator offers its assistant, by name."""
 
 
