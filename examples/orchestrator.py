@@ -50,7 +50,7 @@ def outputs_for(run: Any) -> list[Any]:
     calls = run.required_action.submit_tool_outputs.tool_calls
     outputs = []
     for call in calls:
-        function = TOOLS.get(call.function.name, _no_such_tool)
+        function: Callable[..., Any] = TOOLS.get(call.function.name, _no_such_tool)
         result = function(**json.loads(call.function.arguments or "{}"))
         outputs.append({"tool_call_id": call.id, "output": json.dumps(result)})
     return outputs
