@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks examples
 
 types: $(STAMP)
-	$(BIN)/mypy --strict src tests benchmarks
+	$(BIN)/mypy --strict src tests benchmarks examples
 
 # The tests run in parallel, one worker a core (pytest-xdist). Coverage starts in each
 # worker as the interpreter starts (`patch = ["subprocess"]` in pyproject.toml), so it also

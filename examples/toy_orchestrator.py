@@ -83,7 +83,7 @@ class ToyOrchestrator:
 
     def step(self, step_id: str) -> RunStep:
         """The stored step, loaded back from JSON."""
-        return from_json(self.store[step_id])
+        return from_json(self.store[step_id], kind=RunStep)
 
 
 class ToyAdapter:
