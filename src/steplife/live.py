@@ -2,8 +2,9 @@
 
 `steplife.Tracker` takes the SDKs' own stream events (``feed``, ``consume``,
 ``aconsume``) and reports to observers (``on_transition``, ``on_finding``). This
-module holds what goes with it: the `Transition` those observers hear, and
-`tracked`, which has an SDK's own event handler feed a Tracker. See
+module holds what goes with it: the `Transition` those observers hear; `tracked`,
+which has an SDK's own event handler feed a Tracker; and `Poller`, which turns polled
+snapshots (``runs.steps.list``, ``runs.retrieve``) into the events they imply. See
 docs/embedding.md.
 """
 
