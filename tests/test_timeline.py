@@ -17,13 +17,13 @@ from steplife._events import open_input, read_events
 from steplife._findings import SHOWN_LIMIT, Finding, Severity
 from steplife._timeline import (
     Timeline,
-    _plain,
     html,
     mermaid,
     replay_timeline,
     timeline,
     timeline_of,
 )
+from steplife._timeline._model import plain as _plain
 from steplife._tracker import Tracker
 from steplife.cli import main
 from steplife.errors import InvalidRecordError
