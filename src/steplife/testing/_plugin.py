@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import steplife
 import steplife.model
 
-__all__ = ["REGISTERED", "register"]
+__all__ = ["REGISTERED", "RESPONSES_REGISTERED", "register"]
 
 REGISTERED: Final[dict[type, str]] = {
     steplife.RunStep: "run_steps",
@@ -58,10 +58,41 @@ def _resolver(name: str) -> Callable[[type], st.SearchStrategy[Any]]:
     return resolve
 
 
+RESPONSES_REGISTERED: Final = {
+    "Response": "responses",
+    "ResponseUsage": "response_usages",
+    "ResponseError": "response_errors",
+    "MessageItem": "message",
+    "FunctionCallItem": "function_call",
+    "ReasoningItem": "reasoning",
+    "ToolCallItem": "web_search_call",
+    "UnknownItem": "unknown_items",
+}
+"""The Responses records (`steplife.responses`), and their strategy in
+`steplife.testing.responses` (an item class: the item type its strategy draws)."""
+
+
+def _responses_resolver(name: str) -> Callable[[type], st.SearchStrategy[Any]]:
+    def resolve(_: type) -> st.SearchStrategy[Any]:
+        from steplife.testing import responses
+
+        found = getattr(responses, name, None)
+        if found is not None:
+            strategy: st.SearchStrategy[Any] = found()
+            return strategy
+        return responses.output_items(types=name)
+
+    return resolve
+
+
 def register() -> None:
     """Register a strategy for each type of `REGISTERED` with hypothesis."""
     for cls, name in REGISTERED.items():
         st.register_type_strategy(cls, _resolver(name))
+    from steplife.responses import _model
+
+    for class_name, name in RESPONSES_REGISTERED.items():
+        st.register_type_strategy(getattr(_model, class_name), _responses_resolver(name))
 
 
 def _hypothesis_setup_hook() -> None:
