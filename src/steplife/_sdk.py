@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import Enum
-from typing import Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 from steplife._events import Event
 
-__all__ = ["ACCEPTED", "event_of", "plain"]
+__all__ = ["ACCEPTED", "SDKEvent", "event_of", "plain"]
 
 ACCEPTED: Final = (
     "a steplife Event, a (name, data) pair, an {'event': name, 'data': data} mapping, "
@@ -27,6 +27,20 @@ ACCEPTED: Final = (
     "item (event type, data, handler result)"
 )
 """What `event_of` accepts, for the message of a `TypeError`."""
+
+
+class SDKEvent(Protocol):
+    """An SDK's stream event, as the openai package's are: a name and a model."""
+
+    @property
+    def event(self) -> str:
+        """The event's name (``thread.run.step.created``...)."""
+        ...
+
+    @property
+    def data(self) -> object:
+        """The event's payload, a model of the SDK's."""
+        ...
 
 
 def plain(data: Any) -> Any:

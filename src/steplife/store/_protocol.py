@@ -8,11 +8,12 @@ from types import TracebackType
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from steplife._events import Event
+from steplife._sdk import SDKEvent
 from steplife.store._records import ApplyResult, IngestReport, RecordedEvent, StoredStep
 
 __all__ = ["Age", "EventLike", "StepStore"]
 
-EventLike: TypeAlias = Event | tuple[str, Any] | Mapping[str, Any] | object
+EventLike: TypeAlias = Event | tuple[str, Any] | tuple[str, Any, Any] | Mapping[str, Any] | SDKEvent
 """An event to ingest: an `Event` as the stream readers yield it, a ``(name, data)``
 pair, a ``{"event": name, "data": data}`` mapping (one JSONL line, decoded), or an SDK's
 own stream event (openai's, azure-ai-agents' tuple), as `Tracker.feed` takes them."""
