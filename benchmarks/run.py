@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks import core, in_flight, runs, startup, stream
+from benchmarks import core, in_flight, responses, runs, startup, stream
 
 IN_FLIGHT = f"stream replay, {in_flight.IN_FLIGHT:,} steps in flight"
 WIDE_IN_FLIGHT = f"stream replay, {in_flight.WIDE_IN_FLIGHT:,} steps in flight"
@@ -35,6 +35,7 @@ TARGETS = {
     "store ingest (SQLite)": ("share_of_floor", ">= 0.50"),
     "store check (SQLite)": ("quick_share_of_ingest", ""),
     "start-up (validate, 5 events)": ("ratio", "<= 1.5"),
+    "Responses stream replay": ("share_of_floor", ">= 0.25"),
 }
 
 
@@ -136,6 +137,13 @@ NOTES = """
 - **store ingest**: `store.ingest` of the stream into SQLite in batches of 1,000 against the
   same rows written by `executemany` with the store's own SQL and pragmas, no validation.
   Store latencies include a durable commit and follow the disk.
+- **Responses stream replay**: `validate_file` on `benchmarks/responses.py`'s SSE stream of
+  1,000,000 Responses API events over about 10,000 responses (a reasoning item in half of
+  them, a message, a function call in a third; text deltas dominate, as in the real
+  captures), which it detects as a Responses stream and replays with the
+  `ResponseTracker`; the floor (`responses.floor_validate`) reads each `data:` line with
+  orjson and moves the response and the item at its `output_index` through a dict table.
+  Best of three alternating runs each, in CPU time of the process.
 - **start-up**: `steplife validate` on a 5-event file, CPU time of the process against a
   Python that only imports steplife's runtime dependencies (attrs, cattrs, orjson,
   transitions, rich); the median ratio over alternating pairs (`benchmarks/startup.py`).
@@ -173,6 +181,7 @@ def _sections(quick: bool) -> Iterator[tuple[str, dict[str, Any]]]:
     path = stream.stream_file()
     yield from core.run_all(str(path))
     yield "stream replay", stream.replay_rates(path)
+    yield "Responses stream replay", responses.replay_rates(repeat=1 if quick else 3)
     yield (
         IN_FLIGHT,
         in_flight.replay_in_flight(in_flight.in_flight_stream_file(in_flight.IN_FLIGHT)),
