@@ -176,3 +176,37 @@ def test_the_same_stream_fed_twice_without_resume_is_reported() -> None:
         tracker.feed_at(*event)
     events = len(sse_events(path, 0))
     assert ["sequence-repeated"] * events == [f.rule for f in tracker.findings]
+
+
+def polled(path: Path) -> list[dict[str, Any]]:
+    yaml = pytest.importorskip("yaml")
+    interactions = yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]
+    return [i["response"]["parsed_body"] for i in interactions]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "test_background_mode_vcr.yaml",
+        "test_background_mode_streaming_without_starting_after_vcr.yaml",
+    ],
+)
+def test_polled_background_responses_are_one_clean_lifecycle(name: str) -> None:
+    """POST then GETs of a background response: queued, in_progress, completed (or still queued)."""
+    path = REAL_RESPONSES / "pydantic__pydantic-ai" / name
+    if not path.is_file():
+        pytest.skip(MISSING)
+    tracker = ResponseTracker()
+    for snapshot in polled(path):
+        tracker.poll(snapshot)
+    assert [] == tracker.findings
+
+
+def test_a_cancelled_background_response_polled() -> None:
+    path = real("CanCancelBackgroundResponses.json")
+    tracker = ResponseTracker()
+    for entry in json.loads(path.read_text(encoding="utf-8"))["Entries"]:
+        tracker.poll(entry["ResponseBody"])
+    tracker.finish()
+    assert [] == tracker.findings
+    assert {"cancelled": 1} == dict(tracker.response_statuses)

@@ -597,3 +597,34 @@ def test_a_done_sentinel_and_non_object_data() -> None:
 
 def test_an_empty_input_is_an_empty_stream() -> None:
     assert [("empty-stream", W)] == rules_of(replay([]))
+
+
+def test_polled_snapshots_are_judged_as_the_events_they_imply() -> None:
+    """queued then completed passed through in_progress; a finished one polled again is fine."""
+    done = response("completed", background=True, output=[message(0, "completed")])
+    tracker = ResponseTracker()
+    for snapshot in (response("queued", background=True), done, done):
+        tracker.poll(snapshot)
+    assert [] == tracker.findings
+    assert [] == rules_of(tracker)
+    tracker.poll(response("in_progress", background=True))
+    assert [("after-terminal", E)] == rules_of(tracker)
+
+
+def test_polled_snapshots_that_go_back_are_illegal() -> None:
+    tracker = ResponseTracker()
+    tracker.poll(response("in_progress"))
+    tracker.poll(response("queued"))
+    tracker.poll(response("in_progress", created_at=1))
+    tracker.poll({"id": "resp_x", "created_at": "x"})
+    assert [
+        ("illegal-transition", E),
+        ("identity-changed", E),
+        *[("malformed-event", E)] * 4,  # object, created_at, status, output
+    ] == rules_of(tracker)
+
+
+def test_a_polled_snapshot_is_checked_with_its_items() -> None:
+    tracker = ResponseTracker()
+    tracker.poll(response("completed", output=[message(0, "in_progress")]))
+    assert [("response-finished-with-open-items", E)] == rules_of(tracker)

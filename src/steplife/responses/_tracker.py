@@ -37,11 +37,16 @@ from steplife._sdk import plain
 from steplife.errors import StreamError
 from steplife.responses._checks import compiled, open_item_problem
 from steplife.responses._events import EVENTS, Spec, Where
-from steplife.responses._lifecycle import item_trigger_between, response_trigger_between
+from steplife.responses._lifecycle import (
+    RESPONSE_MOVES,
+    item_trigger_between,
+    response_trigger_between,
+)
 from steplife.responses._model import (
     AWAITING_CLIENT,
     ITEM_TERMINAL_STATUSES,
     ITEM_TYPE_STATUSES,
+    RESPONSE_STATUSES,
     RESPONSE_TERMINAL_STATUSES,
     OutputItem,
     Response,
@@ -51,6 +56,25 @@ from steplife.responses._wire import structure_item, structure_response
 __all__ = ["ResponseTracker"]
 
 _NO_DATA: Final[Any] = object()
+
+
+def _reachable() -> dict[str, frozenset[str]]:
+    """Each response status -> the statuses some path of the machine leads it to (itself too)."""
+    found: dict[str, frozenset[str]] = {}
+    for start in RESPONSE_STATUSES:
+        seen: set[str] = {start}
+        todo: list[str] = [start]
+        while todo:
+            status = todo.pop()
+            for (source, _), dest in RESPONSE_MOVES.items():
+                if source == status and dest not in seen:
+                    seen.add(dest)
+                    todo.append(dest)
+        found[start] = frozenset(seen)
+    return found
+
+
+_REACHABLE: Final = _reachable()
 _CREATED_STATUSES: Final = frozenset(("queued", "in_progress"))
 _OPEN_ITEMS: Final = "response-finished-with-open-items"
 
@@ -819,6 +843,70 @@ class ResponseTracker:
         if status is not None:
             tracked.status = status
         tracked.where = self._where
+
+    # -- polling -------------------------------------------------------------------
+
+    def poll(
+        self, snapshot: Any, *, file: str | None = None, line: int = 0, index: int = 0
+    ) -> list[Finding]:
+        """Check one polled snapshot of a response (``GET /responses/{id}``); return its findings.
+
+        Background mode is polled: `snapshot` (a dict, or the openai SDK's `Response`)
+        is checked with the response and item rules, and its status change since the
+        last snapshot or event of that response is judged as the events it implies
+        (``queued`` then ``completed`` passed through ``in_progress``): a change no
+        path of the machine makes is ``illegal-transition``, one after the response
+        ended ``after-terminal``. A finished response polled again is no change.
+        """
+        self._where, self._pending = (file, line, index), []
+        self.events += 1
+        data = _from_sdk({"response": plain(snapshot)})["response"]
+        response = structure_response(data)
+        if isinstance(response, list):
+            rid = data.get("id") if type(data) is dict else None
+            for problem in response:
+                self._note(
+                    "malformed-event",
+                    f"polled response: {problem.message}",
+                    path=problem.path,
+                    run_id=rid if type(rid) is str else None,
+                )
+            return self._done("")
+        for finding in self._checks.response(response):
+            self._pending.append(self._locate(finding))
+        state = self._states.get(response.id)
+        before = None if state is None else state.response
+        if state is not None and before is not None:
+            if state.ended:
+                if before.status != response.status:
+                    self._note(
+                        "after-terminal",
+                        f"response {shown(response.id)} polled {response.status} after it "
+                        f"ended {before.status}",
+                        run_id=response.id,
+                    )
+                return self._done("")
+            if state.created_at != response.created_at:
+                self._note(
+                    "identity-changed",
+                    f"created_at changed from {state.created_at} to {response.created_at}",
+                    run_id=response.id,
+                )
+            if response.status not in _REACHABLE[before.status]:
+                self._note(
+                    "illegal-transition",
+                    f"response {shown(response.id)} cannot move from {before.status} to "
+                    f"{response.status}",
+                    run_id=response.id,
+                )
+                return self._done("")
+        if self._failed():
+            return self._done("")
+        if state is None:
+            state = _ResponseState(id=response.id)
+            self._states[response.id] = state
+        self._take(state, response, data)
+        return self._done("")
 
     # -- the end -------------------------------------------------------------------
 
