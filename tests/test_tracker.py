@@ -159,6 +159,11 @@ CASES: dict[str, Case] = {
         broken=[created(), in_progress(), run_event("requires_action"), DONE],
         expected=[("dangling-step", W, 2, STEP_ID)],
     ),
+    "timestamp-not-unix": Case(
+        clean=[created(), completed()],
+        broken=[created(created_at="2023-11-14T22:13:20Z"), completed()],
+        expected=[("timestamp-not-unix", W, 1, STEP_ID)],
+    ),
     "dangling-step (require_terminal)": Case(
         clean=[created(), in_progress(), completed()],
         broken=[created(), in_progress(), run_event("requires_action"), DONE],

@@ -527,6 +527,11 @@ _ALL_RULES: Final = (
         "each event parses and its payload is a valid step, delta, run, response or item",
     ),
     Rule("sse-missing-blank-line", W, "a blank line ends each SSE event"),
+    Rule(
+        "timestamp-not-unix",
+        W,
+        "timestamps are Unix seconds (an ISO-8601 date-time is read as the second it names)",
+    ),
     Rule("unknown-step", E, "a delta belongs to a step already seen"),
     Rule("adopted-step", W, "a step's first event is `created`"),
     Rule("duplicate-created", E, "a step, run or response is created once, an item added once"),

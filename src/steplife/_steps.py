@@ -14,6 +14,7 @@ from __future__ import annotations
 import operator
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeAlias
 
 import attrs
@@ -71,6 +72,12 @@ class LiveStep:
 
     None (nearly always) means `step`'s own: no tuple is kept per step for it.
     """
+    created_exact: float | None = None
+    """The exact instant its created_at named, when that came as an ISO-8601 date-time.
+
+    Read as Unix seconds, the fraction is dropped: two creation times within one
+    second would look equal. None (nearly always) when it came as Unix seconds.
+    """
 
     @property
     def identity(self) -> Identity:
@@ -119,6 +126,9 @@ class StepBook:
         """How many steps ended in each status."""
         self.by_run: dict[str, dict[str, LiveStep]] | None = {} if by_run else None
         self._ended_order: deque[str] = deque()
+        self.refused: dict[str, Where] = {}
+        """Where the ``created`` event of each step was refused (it did not load),
+        until the step is followed after all: its later events say why it is unknown."""
 
     # -- reading -----------------------------------------------------------------
 
@@ -201,6 +211,11 @@ class StepBook:
         elif seen == NEW:
             if kind != "created":
                 message = f"{name} for step {shown(step_id)}, never created in this input: adopted"
+                if step_id in self.refused:
+                    message = (
+                        f"{name} for step {shown(step_id)}, whose creation was refused "
+                        f"{_at(self.refused[step_id])} (malformed-event): adopted"
+                    )
                 problems.append(Problem("adopted-step", message, step_id))
         elif seen == TWICE:
             problems.append(_duplicate(step_id))
@@ -208,9 +223,18 @@ class StepBook:
 
     @staticmethod
     def check_known(
-        live: LiveStep, step: RunStep, data: dict[str, Any], name: str, kind: str
+        live: LiveStep,
+        step: RunStep,
+        data: dict[str, Any],
+        name: str,
+        kind: str,
+        exact: float | None = None,
     ) -> list[Problem]:
-        """What a later snapshot `step` (loaded from `data`) of the live step breaks."""
+        """What a later snapshot `step` (loaded from `data`) of the live step breaks.
+
+        `exact` is the instant the payload's created_at named, when it came as an
+        ISO-8601 date-time (see `LiveStep.created_exact`).
+        """
         problems: list[Problem] = []
         known = live.step if live.first_identity is None else None
         if (
@@ -227,6 +251,10 @@ class StepBook:
                 if before != after
             ]
             problems.append(Problem("identity-changed", f"{name}: {', '.join(changed)}", step.id))
+        elif (exact is not None or live.created_exact is not None) and (
+            moved := _moved_within_second(live, step, exact)
+        ):
+            problems.append(Problem("identity-changed", f"{name}: created_at {moved}", step.id))
         earliest = earliest_end_stamp(step)
         # A stamp before the payload's own created_at is stamp-before-created's to report.
         if earliest is not None and step.created_at <= earliest < live.latest_stamp:
@@ -258,6 +286,11 @@ class StepBook:
         live = self.live.get(step_id)
         if live is None:
             message = f"{name} for step {shown(step_id)}, never seen before"
+            if step_id in self.refused:
+                message = (
+                    f"{name} for step {shown(step_id)}, whose creation was refused "
+                    f"{_at(self.refused[step_id])} (malformed-event)"
+                )
             return None, None, [Problem("unknown-step", message, step_id)]
         if details is None:
             return live, None, _NO_PROBLEMS
@@ -273,10 +306,20 @@ class StepBook:
 
     # -- changes (only once the event is accepted) -------------------------------
 
-    def adopt(self, step: RunStep, run: RunState | None, where: Where) -> None:
-        """Start following `step`, of `run` when it was seen."""
+    def adopt(
+        self, step: RunStep, run: RunState | None, where: Where, exact: float | None = None
+    ) -> None:
+        """Start following `step`, of `run` when it was seen.
+
+        `exact` is the instant its created_at named, when that came as an ISO-8601
+        date-time (see `LiveStep.created_exact`).
+        """
         _share_constants(step)
         live = LiveStep(step, None, latest_stamp(step), where, run)
+        if exact is not None:
+            live.created_exact = exact
+        if self.refused:
+            self.refused.pop(step.id, None)
         self.live[step.id] = live
         by_run = self.by_run
         if by_run is not None:
@@ -286,6 +329,14 @@ class StepBook:
             else:
                 _share_run_ids(step, next(iter(group.values())).step)
             group[step.id] = live
+
+    def refuse(self, step_id: str, where: Where) -> None:
+        """Note that the ``created`` event of `step_id`, at `where`, did not load."""
+        refused = self.refused
+        refused.pop(step_id, None)
+        refused[step_id] = where
+        if len(refused) > _REFUSED_KEPT:
+            del refused[next(iter(refused))]  # the oldest: memory stays bounded
 
     @staticmethod
     def advance(live: LiveStep, step: RunStep, where: Where) -> None:
@@ -373,6 +424,29 @@ def _share_run_ids(step: RunStep, sibling: RunStep) -> None:
         step.thread_id = sibling.thread_id
     if step.assistant_id == sibling.assistant_id:
         step.assistant_id = sibling.assistant_id
+
+
+_REFUSED_KEPT: Final = 10_000
+"""How many refused creations a book remembers, the latest ones."""
+
+
+def _at(where: Where) -> str:
+    """Where an event was, as a message says it."""
+    _, line, index = where
+    return f"at line {line}" if line else f"at event {index}" if index else "earlier"
+
+
+def _exact(instant: float) -> str:
+    return datetime.fromtimestamp(instant, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _moved_within_second(live: LiveStep, step: RunStep, exact: float | None) -> str | None:
+    """How created_at moved within its second, as `exact` and the creation tell; or None."""
+    before = live.created_exact if live.created_exact is not None else float(live.identity[4])
+    after = exact if exact is not None else float(step.created_at)
+    if before == after:
+        return None
+    return f"{_exact(before)} -> {_exact(after)} (the same Unix second, another instant)"
 
 
 def _duplicate(step_id: str) -> Problem:

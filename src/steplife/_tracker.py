@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -31,7 +31,7 @@ from steplife._steps import (
     Where,
 )
 from steplife._transition import Transition
-from steplife._wire import structure, structure_run
+from steplife._wire import Leniency, structure, structure_leniently, structure_run
 from steplife.errors import StreamError
 from steplife.model import Run, RunStep
 
@@ -43,6 +43,7 @@ REMEMBER_FINISHED: Final = 100_000
 _KNOWN_EVENTS: Final = sorted((*STEP_EVENT_KINDS, *RUN_EVENT_STATUS))
 """Every event name the API sends under ``thread.run.``, for a misspelling's hint."""
 _HINTED_NAME: Final = 80  # the longest unknown name difflib is asked about
+RecordT = TypeVar("RecordT", RunStep, Run)
 _NO_DATA: Final[Any] = object()  # `feed` was given one argument: an event object
 _WAITING: Final = frozenset({"requires_action"})
 """Run statuses that wait on the client: `finish` says so of their open steps."""
@@ -373,9 +374,15 @@ class Tracker:
                 live.where = self._where
                 return
         step = structure(data)
+        exact = None
         if isinstance(step, list):
-            self._malformed(name, step, _id_of(data))
-            return
+            step_id = _id_of(data)
+            read = self._leniently(name, RunStep, data, step, step_id, None)
+            if read is None:
+                if kind == "created" and step_id is not None and not self.strict:
+                    steps.refuse(step_id, self._where)
+                return
+            step, exact = read.record, read.instants.get("created_at")
         seen = steps.seen(step.id, kind)
         for finding in self.rules.check(step):
             self._pending.append(self._locate(finding))
@@ -383,14 +390,14 @@ class Tracker:
         if problems:
             self._report(problems)
         if seen == NEW:
-            self._new_step(step, kind)
+            self._new_step(step, kind, exact)
             return
         if seen != LIVE:
             return  # it ended before, or was created twice: nothing to change
         live = steps.live[step.id]
         if live.run is not None and live.run.run.status != "in_progress":
             self._cross(live.run, step, step.id, kind, new=False)
-        problems = steps.check_known(live, step, data, name, kind)
+        problems = steps.check_known(live, step, data, name, kind, exact)
         if problems:
             self._report(problems)
         if self._failed():
@@ -407,6 +414,34 @@ class Tracker:
         steps.drop(live)
         self._finish(step, live.run, live.step.status)
 
+    def _leniently(
+        self,
+        name: str,
+        cls: type[RecordT],
+        data: Any,
+        problems: list[Finding],
+        step_id: str | None,
+        run_id: str | None,
+    ) -> Leniency[RecordT] | None:
+        """Read what can be read of a payload that failed to load with `problems`.
+
+        Only a payload that fails to load pays for this. Each value read as null is
+        a ``malformed-event``, each ISO-8601 timestamp read as Unix seconds a
+        ``timestamp-not-unix``; when nothing can be read, every problem is a
+        ``malformed-event`` and None is returned (the event is refused).
+        """
+        read = structure_leniently(cls, data, problems)
+        if read is None:
+            self._malformed(name, problems, step_id, run_id)
+            return None
+        self._malformed(name, list(read.nulled), step_id, run_id)
+        for finding in read.converted:
+            message = self._label(name, finding.message)
+            self._note(
+                "timestamp-not-unix", message, step_id, path=f"data.{finding.path}", run_id=run_id
+            )
+        return read
+
     def _malformed(
         self, name: str, problems: list[Finding], step_id: str | None, run_id: str | None = None
     ) -> None:
@@ -420,8 +455,11 @@ class Tracker:
                 run_id=run_id,
             )
 
-    def _new_step(self, step: RunStep, kind: str) -> None:
-        """Start following `step`, never seen before, unless its run refuses it."""
+    def _new_step(self, step: RunStep, kind: str, exact: float | None = None) -> None:
+        """Start following `step`, never seen before, unless its run refuses it.
+
+        `exact` is the instant its created_at named when sent as a date-time.
+        """
         state = None if self._runs is None else self._runs.states.get(step.run_id)
         if state is not None:
             run = state.run
@@ -441,7 +479,7 @@ class Tracker:
         if kind in TERMINAL_KINDS:
             self._finish(step, state, None)  # adopted already ended: nothing to move
         else:
-            self._steps.adopt(step, state, self._where)
+            self._steps.adopt(step, state, self._where, exact)
             if self.on_transition is not None:
                 self._moved("step", step, None, STEP_PREFIX + kind)
 
@@ -515,8 +553,10 @@ class Tracker:
             return
         result = structure_run(data)
         if isinstance(result, list):
-            self._malformed(name, result, None, run_id)
-            return
+            read = self._leniently(name, Run, data, result, None, run_id)
+            if read is None:
+                return
+            result = read.record
         run = result
         for finding in self.rules.check_run(run):
             self._pending.append(self._locate(finding))

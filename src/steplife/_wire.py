@@ -21,12 +21,18 @@ converter (no global converter is mutated). It installs these rules:
 
 Loading is fast by default (cattrs' generated hooks without detailed validation);
 only when that fails is the input walked again by a detailed converter, to report
-every problem with its JSON path.
+every problem with its JSON path. The replay then reads what it can of such a payload
+(`structure_leniently`): a timestamp sent as an ISO-8601 date-time is read as the Unix
+second it names, a value of the wrong type as null where the spec allows null, so a
+sloppy server's events still go through the lifecycle.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from types import NoneType, UnionType
 from typing import Any, Final, Generic, Literal, TypeVar, Union, get_origin, overload
 
@@ -69,14 +75,17 @@ from steplife.model import (
 )
 
 __all__ = [
+    "Leniency",
     "Parsed",
     "Record",
     "from_dict",
     "from_json",
+    "iso_instant",
     "make_converter",
     "parse",
     "structure",
     "structure_as",
+    "structure_leniently",
     "structure_run",
     "to_dict",
     "to_json",
@@ -1034,3 +1043,181 @@ def unstructure(value: Any) -> Any:
 def structure_as(data: Any, cls: type[T]) -> T:
     """Load `data`, which the caller owns, as `cls` (see `structure`); raises on any problem."""
     return _SHARED.structure(data, cls)
+
+
+# -- reading what can be read of a sloppy payload ---------------------------------------
+
+_ISO_DATE_TIME: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?",
+    re.ASCII,
+)
+"""An ISO-8601 date and time of day, with an optional UTC offset (RFC 3339 and kin)."""
+
+
+def iso_instant(value: object) -> tuple[float, bool] | None:
+    """The Unix time an ISO-8601 date-time string names, and whether it gave an offset.
+
+    None for anything else (a date alone, a number, a string of another shape). A
+    date-time without an offset (``datetime.now().isoformat()``) is read as UTC.
+    """
+    if type(value) is not str or len(value) > 40 or not _ISO_DATE_TIME.fullmatch(value):
+        return None
+    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+    try:
+        moment = datetime.fromisoformat(text.replace(",", "."))
+    except ValueError:  # 2024-02-30, 25:00, a fraction of more than 6 digits
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC).timestamp(), False
+    return moment.timestamp(), True
+
+
+@attrs.frozen
+class Leniency(Generic[RecordT]):
+    """What `structure_leniently` read of a payload that does not load as it was sent.
+
+    `converted` holds a ``timestamp-not-unix`` warning per ISO-8601 timestamp read
+    as Unix seconds, `nulled` the ``schema`` problem of each value read as null (the
+    field's, or its nearest nullable parent's), and `instants` the exact instant each
+    converted timestamp named, by its JSON path (its Unix second drops the fraction).
+    """
+
+    record: RecordT
+    converted: tuple[Finding, ...]
+    nulled: tuple[Finding, ...]
+    instants: Mapping[str, float]
+
+
+_PART: Final = re.compile(r"[^.\[\]]+|\[\d+\]")
+
+
+def _path_parts(path: str) -> list[str | int] | None:
+    parts: list[str | int] = [
+        int(part[1:-1]) if part[0] == "[" else part for part in _PART.findall(path)
+    ]
+    return parts or None
+
+
+def _path_text(parts: Sequence[str | int]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _fields_of(cls: type) -> Mapping[str, attrs.Attribute[Any]]:
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = {field.name: field for field in wire_fields(cls)}
+    return fields
+
+
+_FIELDS: Final[dict[type, Mapping[str, attrs.Attribute[Any]]]] = {}
+
+
+def _concrete(tp: Any, value: Any) -> Any:
+    """`tp` without its None, a union resolved by the ``type`` tag of `value`."""
+    if _is_optional(tp):
+        tp = next(arg for arg in tp.__args__ if arg is not NoneType)
+    variants = _UNIONS.get(tp)
+    if variants is None:
+        return tp
+    tag = value.get("type") if type(value) is dict else None
+    if type(tag) is str and tag in variants:
+        return variants[tag]
+    return _OPEN_UNIONS.get(tp)
+
+
+def _slot(cls: type, data: Any, parts: Sequence[str | int]) -> tuple[Any, Any, bool] | None:
+    """The declared type at `parts` in `data` (read as `cls`), its value, and if null fits."""
+    tp: Any = cls
+    value: Any = data
+    nullable = False
+    for part in parts:
+        tp = _concrete(tp, value)
+        if isinstance(part, int):
+            if not _is_list(tp) or type(value) is not list or not 0 <= part < len(value):
+                return None
+            tp, value, nullable = tp.__args__[0], value[part], False
+        else:
+            if tp is None or not attrs.has(tp) or type(value) is not dict:
+                return None
+            field = _fields_of(tp).get(part)
+            if field is None:
+                return None
+            tp, value, nullable = field.type, value.get(part), _is_optional(field.type)
+    return tp, value, nullable
+
+
+def _replaced(data: Any, parts: Sequence[str | int], value: Any) -> Any:
+    """A copy of `data` with `value` at `parts`: only the containers on the path are copied."""
+    if not parts:
+        return value
+    head, rest = parts[0], parts[1:]
+    copy: Any = dict(data) if type(data) is dict else list(data)
+    copy[head] = _replaced(data[head], rest, value) if rest else value
+    return copy
+
+
+def structure_leniently(
+    cls: type[RecordT], data: Any, problems: Sequence[Finding]
+) -> Leniency[RecordT] | None:
+    """Read what can be read of `data`, which fails to load as `cls` with `problems`.
+
+    For the replay, after `structure` or `structure_run` returned `problems`: each
+    timestamp sent as an ISO-8601 date-time (where the API sends Unix seconds) is read
+    as the second it names; any other value of the wrong type is read as null, when
+    the spec allows null there or in a parent (a broken ``usage`` count nulls the
+    ``usage``). None when a problem sits where null does not fit (an ``id``, a
+    ``status``, a tool call's name): such a payload cannot be checked. `data` itself
+    is never changed.
+    """
+    if type(data) is not dict or not problems:
+        return None
+    repaired: Any = data
+    converted: list[Finding] = []
+    nulled: list[Finding] = []
+    instants: dict[str, float] = {}
+    cleared: list[list[str | int]] = []
+    for problem in problems:
+        parts = _path_parts(problem.path or "")
+        if problem.rule != "schema" or parts is None:
+            return None
+        if any(parts[: len(prefix)] == prefix for prefix in cleared):
+            continue  # a parent was read as null already
+        slot = _slot(cls, repaired, parts)
+        if slot is None:
+            return None
+        tp, value, _ = slot
+        instant = iso_instant(value) if _concrete(tp, None) is int else None
+        if instant is not None:
+            moment, offset = instant
+            second = math.floor(moment)
+            repaired = _replaced(repaired, parts, second)
+            where = "" if offset else " (no UTC offset: read as UTC)"
+            converted.append(
+                Finding(
+                    rule="timestamp-not-unix",
+                    severity=Severity.WARNING,
+                    message=f"{problem.path}: {shown(value)} is an ISO-8601 date-time, not Unix "
+                    f"seconds: read as {second}{where}",
+                    path=problem.path,
+                )
+            )
+            instants[problem.path or ""] = moment
+            continue
+        for end in range(len(parts), 0, -1):
+            found = _slot(cls, repaired, parts[:end])
+            if found is not None and found[2]:
+                break
+        else:
+            return None
+        prefix = parts[:end]
+        repaired = _replaced(repaired, prefix, None)
+        cleared.append(prefix)
+        parent = "" if end == len(parts) else f" ({_path_text(prefix)} read as null)"
+        nulled.append(attrs.evolve(problem, message=problem.message + (parent or "; read as null")))
+    result = _structure(cls, repaired, False, shared=True)
+    if isinstance(result, list):
+        return None
+    return Leniency(result, tuple(converted), tuple(nulled), instants)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Collection, Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 import attrs
@@ -586,6 +587,25 @@ def _malformed_event(draw: st.DrawFn, events: EventStream) -> Mutated:
     # A cut-off capture loses its last newline; a line cut inside keeps it.
     lines[i] = text[:cut] + (b"" if i == len(lines) - 1 else b"\n")
     return _Lines(lines), f"line {i + 1} ({events[i]['event']}) truncated after {cut} bytes"
+
+
+def _timestamp_not_unix(draw: st.DrawFn, events: EventStream) -> Mutated:
+    stamps = [
+        (i, name)
+        for i in (*_snapshot_indices(events), *_run_indices(events))
+        for name in ("created_at", *STAMP_OF.values(), *RUN_STAMP_OF.values(), "started_at")
+        if type(events[i]["data"].get(name)) is int
+    ]
+    assume(stamps)
+    i, name = draw(st.sampled_from(sorted(set(stamps))))
+    data = _own(events, i)
+    hours = draw(st.sampled_from((0, 0, 2, -5, 14)))
+    moment = datetime.fromtimestamp(data[name], timezone(timedelta(hours=hours)))
+    text = moment.isoformat()
+    if hours == 0:
+        text = draw(st.sampled_from((text, text.replace("+00:00", "Z"), text[: -len("+00:00")])))
+    data[name] = text
+    return events, f"{_where(events, i)}: {name} written as the ISO-8601 date-time {text!r}"
 
 
 def _unknown_step(draw: st.DrawFn, events: EventStream) -> Mutated:
@@ -1177,6 +1197,10 @@ _MUTATORS: Final[Mapping[str, tuple[Mutation, str]]] = {
         _malformed_event,
         "truncate a line, write created_at as a string, or make a delta's body an array "
         "(an event whose loss changes no status)",
+    ),
+    "timestamp-not-unix": (
+        _timestamp_not_unix,
+        "write one stamp of a step or run snapshot as an ISO-8601 date-time of the same second",
     ),
     "unknown-step": (_unknown_step, "point a delta at a step never seen, or insert such a delta"),
     "adopted-step": (_adopted_step, "drop a step's created event"),
