@@ -341,7 +341,7 @@ def test_a_run_finding_is_an_event_on_the_run_span(
 ) -> None:
     """Usage on a run in progress is about the run: on its span."""
     traced(tracer, [*run_start(), run_event("in_progress", usage=USAGE)])
-    assert ["run-usage-before-terminal"] == events_of(one(exporter, RUN_SPAN))
+    assert ["run-usage-before-terminal", "dangling-run"] == events_of(one(exporter, RUN_SPAN))
 
 
 def test_a_finding_about_an_ended_step_goes_on_its_run_span(

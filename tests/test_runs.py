@@ -80,7 +80,13 @@ CLEAN_RUN = [*run_start(), *lifecycle(), run_event("completed"), DONE]
 CASES: dict[str, Case] = {
     "step-outside-run (created while queued)": Case(
         clean=CLEAN_RUN,
-        broken=[run_event("created"), *lifecycle(), run_event("queued"), run_event("in_progress")],
+        broken=[
+            run_event("created"),
+            *lifecycle(),
+            run_event("queued"),
+            run_event("in_progress"),
+            run_event("completed"),
+        ],
         expected=[("step-outside-run", E, 2, STEP_ID, RUN_ID)],
     ),
     "step-outside-run (created while waiting for tool outputs)": Case(
@@ -117,7 +123,13 @@ CASES: dict[str, Case] = {
     ),
     "step-outside-run (created while cancelling)": Case(
         clean=[*run_start(), *lifecycle(), run_event("cancelling"), run_event("cancelled")],
-        broken=[*run_start(), run_event("cancelling"), created(), terminal("cancelled")],
+        broken=[
+            *run_start(),
+            run_event("cancelling"),
+            created(),
+            terminal("cancelled"),
+            run_event("cancelled"),
+        ],
         expected=[("step-outside-run", E, 5, STEP_ID, RUN_ID)],
     ),
     "run-finished-with-open-steps": Case(
@@ -188,7 +200,11 @@ CASES: dict[str, Case] = {
             *lifecycle(),
             ("thread.run.completed", {"id": RUN_ID, "status": "completed"}),
         ],
-        expected=[("malformed-event", E, 7, None, RUN_ID)] * 4,
+        # The run's end was refused: it is left in progress.
+        expected=[
+            *[("malformed-event", E, 7, None, RUN_ID)] * 4,
+            ("dangling-run", W, 3, None, RUN_ID),
+        ],
     ),
     "duplicate-created (a run)": Case(
         clean=CLEAN_RUN,
@@ -225,6 +241,23 @@ CASES: dict[str, Case] = {
         broken=[*run_start(), *lifecycle(), run_event("completed", created_at=1)],
         expected=[("identity-changed", E, 7, None, RUN_ID)],
     ),
+    "function-call-without-action": Case(
+        clean=two_streams(),
+        broken=[
+            *run_start(),
+            *tool_step_waiting(),
+            completed(details=CALLED),
+            *lifecycle("step_2"),
+            run_event("completed"),
+            DONE,
+        ],
+        expected=[("function-call-without-action", E, 7, STEP_ID, RUN_ID)],
+    ),
+    "dangling-run": Case(
+        clean=CLEAN_RUN,
+        broken=[*run_start(), *lifecycle(), DONE],
+        expected=[("dangling-run", W, 3, None, RUN_ID)],
+    ),
     "run-stamp-mismatch (an entity rule, located)": Case(
         clean=CLEAN_RUN,
         broken=[*run_start(), *lifecycle(), run_event("completed", completed_at=None)],
@@ -249,6 +282,8 @@ def test_the_examples_cover_every_cross_entity_rule() -> None:
         "step-outlives-run",
         "expiry-not-propagated",
         "tool-calls-without-action",
+        "function-call-without-action",
+        "dangling-run",
     }
     assert cross <= set(CATALOGUE)
     assert cross <= {name.split(" ")[0] for name in CASES}
@@ -432,7 +467,13 @@ def test_run_events_in_any_order_never_raise_and_keep_the_counts_consistent(
 
 
 def test_a_message_delta_under_an_in_progress_run_is_admitted() -> None:
-    events = [*run_start(), created(), delta(STEP_ID, MESSAGE_DELTA), completed()]
+    events = [
+        *run_start(),
+        created(),
+        delta(STEP_ID, MESSAGE_DELTA),
+        completed(),
+        run_event("completed"),
+    ]
     assert replay(events).findings == []
 
 
@@ -441,7 +482,8 @@ def test_a_run_snapshot_repeated_as_sent_is_checked_once() -> None:
     # once, at the event that first sent it, not again for the identical repeat.
     usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
     name, queued = run_event("created", usage=usage)
-    tracker = replay([(name, queued), ("thread.run.queued", queued), run_event("in_progress")])
+    events = [(name, queued), ("thread.run.queued", queued), run_event("in_progress")]
+    tracker = replay([*events, run_event("completed")])
     assert run_keys(tracker) == [("run-usage-before-terminal", E, 1, None, RUN_ID)]
 
 
@@ -449,7 +491,10 @@ def test_a_repeated_run_snapshot_under_another_event_name_is_still_a_mismatch() 
     # The repeat skips the snapshot's checks, not what the event's name claims.
     _, queued = run_event("created")
     tracker = replay([("thread.run.created", queued), ("thread.run.in_progress", queued)])
-    assert run_keys(tracker) == [("status-mismatch", E, 2, None, RUN_ID)]
+    assert run_keys(tracker) == [
+        ("status-mismatch", E, 2, None, RUN_ID),
+        ("dangling-run", W, 2, None, RUN_ID),
+    ]
     assert tracker.run_statuses == {"queued": 1}
 
 
@@ -462,7 +507,10 @@ def test_a_repeated_run_snapshot_after_the_run_ended_is_after_terminal() -> None
 
 def test_a_second_created_with_the_same_snapshot_is_a_duplicate() -> None:
     tracker = replay([run_event("created"), run_event("created")])
-    assert run_keys(tracker) == [("duplicate-created", E, 2, None, RUN_ID)]
+    assert run_keys(tracker) == [
+        ("duplicate-created", E, 2, None, RUN_ID),
+        ("dangling-run", W, 1, None, RUN_ID),
+    ]
 
 
 def test_one_run_dict_changed_in_place_and_fed_again_is_followed_each_time() -> None:

@@ -46,6 +46,8 @@ CROSS_RULES = (
     "step-outlives-run",
     "expiry-not-propagated",
     "tool-calls-without-action",
+    "function-call-without-action",
+    "dangling-run",
 )
 TOOLS = tool_details()  # a tool_calls step as `created` sends it: no calls yet
 # A message delta carries no message_id again: strings concatenate when merged.
@@ -764,7 +766,8 @@ def test_events_of_other_kinds_are_counted_and_passed_by() -> None:
     # Only the unknown name under thread.run. is worth a word: a misspelling, or a newer
     # API's event; either way it is passed by.
     assert [(f.rule, f.severity, f.step_id) for f in tracker.findings] == [
-        ("unknown-event", W, STEP_ID)
+        ("unknown-event", W, STEP_ID),
+        ("dangling-run", W, None),  # the error left the run queued
     ]
     assert tracker.events == len(events)
     assert tracker.event_names["this.is.invalid"] == 1

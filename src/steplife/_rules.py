@@ -562,6 +562,12 @@ _ALL_RULES: Final = (
         "output holds the very items its stream added)",
     ),
     Rule("dangling-step", W, "every step reaches a terminal status by the end of input"),
+    Rule(
+        "dangling-run",
+        W,
+        "every run created in the input reaches a terminal status by its end (one waiting "
+        "for tool outputs waits on the client; one with a step open has its dangling-step)",
+    ),
     Rule("empty-stream", W, "an input holds at least one event"),
     Rule(
         "unknown-event",
@@ -587,6 +593,12 @@ _ALL_RULES: Final = (
     ),
     Rule("step-outlives-run", E, "no step stamp is later than its run's terminal stamp"),
     Rule("expiry-not-propagated", W, "when a run expires, its open steps end expired"),
+    Rule(
+        "function-call-without-action",
+        E,
+        "a function call completes only after its run required action for it (the client "
+        "submits its output)",
+    ),
     Rule(
         "tool-calls-without-action",
         W,

@@ -101,6 +101,8 @@ class RunState:
     where: tuple[str | None, int, int] = (None, 0, 0)
     raw: dict[str, Any] | None = None
     """The JSON of the run's last accepted event while it is open, to skip identical repeats."""
+    created_here: bool = False
+    """Whether its ``thread.run.created`` event was seen: its whole life is in the input."""
 
     @property
     def status(self) -> str:
@@ -363,6 +365,35 @@ class RunBook:
             state.latest_step = (stamp, step.id)
         if step.status == "expired" and state.expired_open:
             state.expired_open.discard(step.id)
+
+    @staticmethod
+    def unrequested_call(state: RunState, step: RunStep) -> Problem | None:
+        """A problem when `step` completes a function call its run never required action for.
+
+        The run asks the client for a function's output (``requires_action``) and
+        the step ends once it was submitted; a step that completes its function call
+        without that was answered by no one the API knows of. Nothing is said of a
+        run first seen waiting (what it waited for is unknown).
+        """
+        awaited = state.awaited
+        if awaited is None or step.id in awaited or step.step_details.type != "tool_calls":
+            return None
+        calls = [call.id for call in step.step_details.tool_calls if call.type == "function"]
+        if not calls:
+            return None
+        return Problem(
+            "function-call-without-action",
+            f"step {shown(step.id)} completed its function call {shown(calls[0])}, but its "
+            f"run {shown(state.run.id)} never required action for it: the client was never "
+            "asked for its output",
+            step.id,
+        )
+
+    def open_runs(self) -> Iterator[RunState]:
+        """Every run followed that has not ended, in the order they were first seen."""
+        for state in self.states.values():
+            if state.run.status not in RUN_TERMINAL_STATUSES:
+                yield state
 
     def unpropagated(self) -> Iterator[tuple[RunState, str]]:
         """Each expired run's steps that were open when it expired and never expired."""

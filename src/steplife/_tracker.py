@@ -110,6 +110,8 @@ class Tracker:
         self._where: Where = (None, 0, 0)
         self._pending: list[Finding] = []
         self._runs = RunBook(self.remember_finished) if follow_runs else None
+        self._unread = 0
+        """The index of the last event that could not be read at all (0: none)."""
 
     @property
     def keep_finished(self) -> bool:
@@ -222,6 +224,7 @@ class Tracker:
             self._note("malformed-event", self._label(event.name, event.error), None)
             found = self._commit()  # strict mode raises here, before anything is counted
             self.events += 1  # it is an event of the input, even if unreadable
+            self._unread = max(self._unread, event.event_index)
             return found
         if event.note is not None:
             # The reader's repair comes first: it is about how the event was framed.
@@ -311,8 +314,12 @@ class Tracker:
     def finish(self, *, file: str | None = None) -> list[Finding]:
         """Report what the end of input reveals; call it once, at the end.
 
-        Every step still in progress is a ``dangling-step`` (an error with
-        ``require_terminal``); an input with no event at all is an ``empty-stream``
+        Every step still in progress is a ``dangling-step``; a run created in this
+        input and still queued, in progress or cancelling, none of its steps open, a
+        ``dangling-run`` (both errors with ``require_terminal``; a run waiting for tool
+        outputs waits on the client, a run with a step open has that step's finding, and
+        a run followed by an event that could not be read at all may have ended in it);
+        an input with no event at all is an ``empty-stream``
         (located at `file`, when given). A live Tracker calls it once the
         orchestrator is done with its runs, not when each HTTP stream ends: a run
         waiting for tool outputs (``requires_action``) goes on in the stream that
@@ -335,6 +342,20 @@ class Tracker:
             self._note("dangling-step", message, step_id, severity=severity)
             findings.extend(self._commit())
         if self._runs is not None:
+            by_run = self._steps.by_run
+            assert by_run is not None  # live steps are indexed by run when runs are followed
+            for state in self._runs.open_runs():
+                if not state.created_here or state.run.status in _WAITING:
+                    continue  # seen only in part, or waiting on the client
+                if by_run.get(state.run.id):
+                    continue  # its open steps' dangling-step findings say the input ended early
+                if 0 < state.where[2] < self._unread:
+                    continue  # its end may be in the unreadable event, a malformed-event already
+                self._start(*state.where)
+                run_id = state.run.id
+                message = f"run {shown(run_id)} is still {state.run.status} at the end of the input"
+                self._note("dangling-run", message, None, severity=severity, run_id=run_id)
+                findings.extend(self._commit())
             for state, step_id in self._runs.unpropagated():
                 self._start(*state.where)
                 run_id = state.run.id
@@ -400,6 +421,15 @@ class Tracker:
         problems = steps.check_known(live, step, data, name, kind, exact)
         if problems:
             self._report(problems)
+        if (
+            kind == "completed"
+            and step.status == "completed"
+            and live.run is not None
+            and step.type == "tool_calls"
+        ):
+            problem = RunBook.unrequested_call(live.run, step)
+            if problem is not None:
+                self._note(problem.code, problem.message, step.id, run_id=live.run.run.id)
         if self._failed():
             return
         if kind == "in_progress":
@@ -576,6 +606,8 @@ class Tracker:
             return  # a duplicate or a late event: the run stays as it was
         source = None if state is None else state.run.status
         state = runs.record_run(state, run, data, open_steps, self._where)
+        if source is None and kind == "created":
+            state.created_here = True
         if self.on_transition is not None and source != run.status:
             self._moved("run", run, source, name)
         if orphans:

@@ -470,14 +470,35 @@ def _usage_without_completion(draw: st.DrawFn, events: EventStream) -> Mutated:
     return events, f"{_where(events, i)}: the step now ends {status}, with usage"
 
 
+def _has_function(event: Mapping[str, Any]) -> bool:
+    """Whether a step snapshot event holds a function call."""
+    calls = event["data"]["step_details"].get("tool_calls", ())
+    return any(call.get("type") == "function" for call in calls)
+
+
+def _completes_a_function(event: Mapping[str, Any]) -> bool:
+    """Whether a step's terminal event completes a function call."""
+    return bool(event["data"]["status"] == "completed" and _has_function(event))
+
+
+def _completable(events: EventStream) -> list[int]:
+    """The retargetable ends that may complete: not a function call no run asked for."""
+    awaited = _awaited(events)
+    return [
+        i
+        for i in _retargetable(events)
+        if events[i]["data"]["id"] in awaited or not _has_function(events[i])
+    ]
+
+
 def _usage_missing(draw: st.DrawFn, events: EventStream) -> Mutated:
-    i = _pick(draw, _retargetable(events))
+    i = _pick(draw, _completable(events))
     _retarget(events, i, "completed", usage=None, last_error=None)
     return events, f"{_where(events, i)}: the step now completes without usage"
 
 
 def _usage_total(draw: st.DrawFn, events: EventStream) -> Mutated:
-    i = _pick(draw, _retargetable(events))
+    i = _pick(draw, _completable(events))
     usage = _bad_usage(draw)
     _retarget(events, i, "completed", usage=usage, last_error=None)
     return events, f"{_where(events, i)}: the step now completes with usage {usage}"
@@ -665,8 +686,14 @@ def _after_terminal(draw: st.DrawFn, events: EventStream) -> Mutated:
         return events, f"{_where(events, i)} repeated at line {j + 1}"
     step = draw(st.sampled_from(steps))
     assert step.terminal is not None
+    # Not a step its run waits for: moved up, its function call would complete before
+    # the run asked for its output (function-call-without-action).
+    awaited = _awaited(events)
     earlier = sorted(
-        i for i in (*step.snapshots, *step.deltas) if i not in (step.created, step.terminal)
+        i
+        for i in (*step.snapshots, *step.deltas)
+        if i not in (step.created, step.terminal)
+        and events[step.terminal]["data"]["id"] not in awaited
     )
     move = draw(st.booleans())
     if earlier and move:
@@ -997,6 +1024,8 @@ def _step_outside_run(draw: st.DrawFn, events: EventStream) -> Mutated:
     for step in _steps(events).values():
         if step.created is None or step.terminal is None or step.run_id not in runs:
             continue
+        if _completes_a_function(events[step.terminal]):
+            continue  # its copy would complete a call no run asked for, too
         statuses = _statuses(events, step.run_id)
         places = [p for p, status in enumerate(statuses) if status in _ASIDE]
         if places:
@@ -1130,6 +1159,65 @@ def _tool_calls_without_action(draw: st.DrawFn, events: EventStream) -> Mutated:
         f"lines {i + 2}-{i + 4}: {data['id']} requires action, is queued and resumes "
         "before any step of it",
     )
+
+
+def _dangling_run(draw: st.DrawFn, events: EventStream) -> Mutated:
+    steps, runs = _steps(events), _runs(events)
+    candidates = []
+    for run_id, run in runs.items():
+        if run.end is None or _run_kind(events[run.indices[0]]) != "created":
+            continue
+        # Every step of it ended before its end: dropping the end leaves no step open,
+        # and no step event comes after it (a late expiry would then be admitted).
+        own = [s for s in steps.values() if s.run_id == run_id]
+        if all(s.terminal is not None and s.terminal < run.end for s in own):
+            candidates.append(run.end)
+    i = _pick(draw, candidates)
+    where = _where(events, i)
+    del events[i]
+    return events, f"{where} dropped: the run is left open"
+
+
+def _function_call_without_action(draw: st.DrawFn, events: EventStream) -> Mutated:
+    runs, awaited = _runs(events), _awaited(events)
+    waits = []
+    for run in runs.values():
+        for n, i in enumerate(run.indices[:-1]):
+            following = run.indices[n + 1]
+            if (
+                events[i]["data"]["status"] == "requires_action"
+                and events[following]["data"]["status"] == "queued"
+            ):
+                waits.append((i, following))
+    # A completed tool step without a function call, created after its run was seen.
+    steps = [
+        step
+        for step_id, step in _steps(events).items()
+        if step.created is not None
+        and step.terminal is not None
+        and step_id not in awaited
+        and events[step.terminal]["data"]["status"] == "completed"
+        and events[step.terminal]["data"]["type"] == "tool_calls"
+        and not _has_function(events[step.terminal])
+        and step.run_id in runs
+        and runs[step.run_id].indices[0] < step.created
+    ]
+    how = _variant(draw, wait=bool(waits), call=bool(steps))
+    if how == "call":
+        step = draw(st.sampled_from(steps))
+        assert step.terminal is not None
+        for i in step.snapshots:
+            output = "done" if i == step.terminal else None
+            function = {"name": "f", "arguments": "{}", "output": output}
+            call = {"id": "call_0", "type": "function", "function": function}
+            _own(events, i)["step_details"]["tool_calls"].append(call)
+        return events, f"{_where(events, step.terminal)}: a function call added to the step"
+    i, queued = draw(st.sampled_from(waits))
+    where = _where(events, i)
+    # The run never asks: it goes on in progress, and the step completes all the same.
+    del events[queued]
+    del events[i]
+    return events, f"{where} dropped, and the run's queued after it"
 
 
 _MUTATORS: Final[Mapping[str, tuple[Mutation, str]]] = {
@@ -1266,6 +1354,15 @@ _MUTATORS: Final[Mapping[str, tuple[Mutation, str]]] = {
     "expiry-not-propagated": (
         _expiry_not_propagated,
         "drop the terminal event of a step, and make its run's end an expiry",
+    ),
+    "dangling-run": (
+        _dangling_run,
+        "drop the end of a run created in the stream, after its steps all ended",
+    ),
+    "function-call-without-action": (
+        _function_call_without_action,
+        "drop a run's requires_action (and the queued after it): its function step "
+        "completes without the run asking",
     ),
     "tool-calls-without-action": (
         _tool_calls_without_action,

@@ -588,7 +588,10 @@ def _steps(draw: st.DrawFn, cfg: _Config, ids: _Ids, run: _Run, now: int) -> tup
         usage=usage if status == "completed" else None,
         last_error=last_error if status == "failed" else None,
         streamed=streamed and step_type == "tool_calls",
-        pause=pause
+        # A function call completes only once its run asked for its output: with run
+        # events, every completed function step pauses (`pause` is drawn all the same,
+        # so the choices drawn do not depend on the status).
+        pause=(pause or cfg.run_events)
         and status == "completed"
         and any(isinstance(c.final, FunctionToolCall) for c in calls),
     )
