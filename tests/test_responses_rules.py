@@ -170,3 +170,32 @@ def test_from_dict_raises_on_an_error_level_rule() -> None:
 
     with pytest.raises(InvalidRecordError, match="response-usage-before-terminal"):
         from_dict(response("in_progress", usage=USAGE))
+
+
+def test_check_takes_a_response_or_an_item() -> None:
+    from steplife.responses import ReasoningItem, Response, ResponseUsage, check
+
+    assert [] == check(Response(id="r", created_at=1))
+    assert ["response-usage-before-terminal"] == [
+        f.rule
+        for f in check(
+            Response(
+                id="r",
+                created_at=1,
+                usage=ResponseUsage.of(1, 1),
+            )
+        )
+    ]
+    assert [] == check(ReasoningItem(id="rs"))
+    assert ["item-status-type"] == [f.rule for f in check(MessageItem(id="m", status="calling"))]
+
+
+def test_the_public_names_resolve_with_a_docstring() -> None:
+    import steplife.responses
+
+    for name in steplife.responses.__all__:
+        value = getattr(steplife.responses, name)
+        assert value is not None, name
+    assert sorted(steplife.responses.__all__) == dir(steplife.responses)
+    with pytest.raises(AttributeError):
+        steplife.responses.nothing  # noqa: B018

@@ -5,7 +5,8 @@ catalogue and command check both generations:
 
 - `Response` and the output item records (`MessageItem`, `FunctionCallItem`,
   `ReasoningItem`, `ToolCallItem`, `UnknownItem`), every key they do not model kept
-  in ``extra``; `from_dict`, `from_json`, `parse`, `to_dict`, `to_json` for JSON;
+  in ``extra``; `from_dict`, `from_json`, `parse`, `to_dict`, `to_json` for JSON, and
+  `check` for a record built in Python;
 - `ResponseLifecycle`, which drives a response and its items through their machines
   (two `Definition` s on steplife's engine; ``steplife diagram response`` and
   ``steplife diagram item`` draw them);
@@ -26,6 +27,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from steplife.responses._checks import check
     from steplife.responses._lifecycle import ResponseLifecycle
     from steplife.responses._model import (
         FunctionCallItem,
@@ -62,6 +64,7 @@ __all__ = [
     "ToolCallItem",
     "ToolCallType",
     "UnknownItem",
+    "check",
     "from_dict",
     "from_json",
     "parse",
@@ -70,6 +73,7 @@ __all__ = [
 ]
 
 _HOMES: Final = {
+    "_checks": ("check",),
     "_lifecycle": ("ResponseLifecycle",),
     "_tracker": ("ResponseTracker",),
     "_wire": ("Parsed", "from_dict", "from_json", "parse", "to_dict", "to_json"),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Final, TypeVar
 
 from steplife._findings import Finding, Severity
-from steplife._rules import Rules
+from steplife._rules import DEFAULT_RULES, Rules
 from steplife.responses._model import (
     AWAITING_CLIENT,
     ITEM_TERMINAL_STATUSES,
@@ -28,6 +28,7 @@ from steplife.responses._model import (
 __all__ = [
     "ITEM_RULES",
     "RESPONSE_RULES",
+    "check",
     "check_item",
     "check_response",
     "compiled",
@@ -233,3 +234,13 @@ def check_response(response: Response, rules: Rules) -> list[Finding]:
 def check_item(item: OutputItem, rules: Rules) -> list[Finding]:
     """Every rule `item` breaks on its own, under `rules`."""
     return compiled(rules).item(item)
+
+
+def check(record: Response | OutputItem, *, rules: Rules = DEFAULT_RULES) -> list[Finding]:
+    """Every rule `record` (a response with its items, or one output item) breaks, as findings.
+
+    Never raises for a broken record: the findings say what is wrong.
+    """
+    if type(record) is Response:
+        return check_response(record, rules)
+    return check_item(record, rules)  # type: ignore[arg-type]
