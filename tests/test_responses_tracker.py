@@ -628,3 +628,13 @@ def test_a_polled_snapshot_is_checked_with_its_items() -> None:
     tracker = ResponseTracker()
     tracker.poll(response("completed", output=[message(0, "in_progress")]))
     assert [("response-finished-with-open-items", E)] == rules_of(tracker)
+
+
+@pytest.mark.parametrize("value", [[1], {"a": 1}, True, 1.5, None, "x", -1])
+@pytest.mark.parametrize("field", ["output_index", "item_id", "sequence_number", "type"])
+def test_hostile_values_are_findings_never_crashes(field: str, value: Any) -> None:
+    """Whatever a field holds, every event of the stream is fed without an exception."""
+    for at in range(len(stream())):
+        events = copy.deepcopy(stream())
+        events[at][1][field] = value
+        replay(events)

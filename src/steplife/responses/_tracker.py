@@ -334,7 +334,8 @@ class ResponseTracker:
             and spec.kind == "item"
         ):
             # The usual event: the next delta of an open item. Checked inline.
-            item = self._current.items.get(data.get("output_index"))  # type: ignore[arg-type]
+            index = data.get("output_index")
+            item = self._current.items.get(index) if type(index) is int else None
             if (
                 item is not None
                 and not item.done
