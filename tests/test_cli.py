@@ -846,9 +846,16 @@ def test_rules_shows_each_rule_s_scope_and_never_cuts_a_code(steplife: Any) -> N
         assert row.group(2) == rule.severity.value
         assert row.group(3) == rule.summary
     assert scopes == {code: rule.scope for code, rule in CATALOGUE.items()}
-    assert {"step", "run", "load", "stream", "response", "item", "response_stream"} == set(
-        scopes.values()
-    )
+    assert {
+        "step",
+        "run",
+        "load",
+        "stream",
+        "conformance",
+        "response",
+        "item",
+        "response_stream",
+    } == set(scopes.values())
     assert scopes["schema"] == "load"
     assert scopes["run-object-type"] == "run"
     assert scopes["step-outside-run"] == "stream"

@@ -599,6 +599,41 @@ _ALL_RULES: Final = (
         "a function call completes only after its run required action for it (the client "
         "submits its output)",
     ),
+    # Conformance rules: what only the HTTP exchanges of a live server show, found by
+    # `steplife conformance` (steplife.conformance), never by a Tracker.
+    Rule(
+        "stream-not-sse",
+        E,
+        "a request made with stream=true is answered with server-sent events "
+        "(text/event-stream)",
+        found_by="conformance",
+    ),
+    Rule(
+        "stream-without-end",
+        E,
+        "an HTTP stream of a run ends with the run's terminal event, or with "
+        "thread.run.requires_action (the client's turn)",
+        found_by="conformance",
+    ),
+    Rule(
+        "tool-call-not-requested",
+        E,
+        "a run asks the client for each function's output: thread.run.requires_action, "
+        "its required_action listing the call",
+        found_by="conformance",
+    ),
+    Rule(
+        "cancel-ignored",
+        E,
+        "a run whose cancel the server acknowledged ends cancelled",
+        found_by="conformance",
+    ),
+    Rule(
+        "request-failed",
+        E,
+        "each request a scenario makes, as the API documents it, succeeds",
+        found_by="conformance",
+    ),
     Rule(
         "tool-calls-without-action",
         W,

@@ -21,7 +21,14 @@ from steplife._findings import shown
 from steplife._lifecycle import EVENT_KINDS, TERMINAL_KINDS
 from steplife._rules import latest_stamp
 from steplife._run_lifecycle import run_trigger_between
-from steplife.model import RUN_END_STAMPS, RUN_STATUSES, RUN_TERMINAL_STATUSES, Run, RunStep
+from steplife.model import (
+    RUN_END_STAMPS,
+    RUN_STATUSES,
+    RUN_TERMINAL_STATUSES,
+    FunctionToolCall,
+    Run,
+    RunStep,
+)
 
 __all__ = [
     "RUN_EVENT_STATUS",
@@ -367,18 +374,27 @@ class RunBook:
             state.expired_open.discard(step.id)
 
     @staticmethod
-    def unrequested_call(state: RunState, step: RunStep) -> Problem | None:
+    def unrequested_call(
+        state: RunState, step: RunStep, before: RunStep, details: Mapping[str, Any] | None
+    ) -> Problem | None:
         """A problem when `step` completes a function call its run never required action for.
 
         The run asks the client for a function's output (``requires_action``) and
-        the step ends once it was submitted; a step that completes its function call
-        without that was answered by no one the API knows of. Nothing is said of a
-        run first seen waiting (what it waited for is unknown).
+        the step ends once it was submitted; a step that completes a function call
+        seen pending (no output) in its earlier snapshot `before` (or its merged
+        deltas, `details`) without that was answered by no one the API knows of.
+        Nothing is said of a run first seen waiting (what it waited for is unknown),
+        nor of a call first seen with its output (a poll that came late).
         """
         awaited = state.awaited
         if awaited is None or step.id in awaited or step.step_details.type != "tool_calls":
             return None
-        calls = [call.id for call in step.step_details.tool_calls if call.type == "function"]
+        pending = _pending_calls(before, details)
+        calls = [
+            call.id
+            for call in step.step_details.tool_calls
+            if call.type == "function" and call.id in pending
+        ]
         if not calls:
             return None
         return Problem(
@@ -400,6 +416,27 @@ class RunBook:
         for state in self.states.values():
             for step_id in sorted(state.expired_open or ()):
                 yield state, step_id
+
+
+def _pending_calls(step: RunStep, details: Mapping[str, Any] | None) -> set[str]:
+    """The ids of the function calls `step` (or its merged deltas) shows without output."""
+    if details is not None:  # merged deltas: the SDK's plain dicts
+        pending = set()
+        for call in details.get("tool_calls") or ():
+            if type(call) is dict and call.get("type") == "function":
+                function = call.get("function")
+                if not (type(function) is dict and function.get("output")):
+                    call_id = call.get("id")
+                    if type(call_id) is str:
+                        pending.add(call_id)
+        return pending
+    if step.step_details.type != "tool_calls":
+        return set()
+    return {
+        call.id
+        for call in step.step_details.tool_calls
+        if isinstance(call, FunctionToolCall) and not call.function.output
+    }
 
 
 def _mismatch(run: Run, step: RunStep) -> Iterator[Problem]:

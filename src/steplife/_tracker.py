@@ -427,7 +427,7 @@ class Tracker:
             and live.run is not None
             and step.type == "tool_calls"
         ):
-            problem = RunBook.unrequested_call(live.run, step)
+            problem = RunBook.unrequested_call(live.run, step, live.step, live.details)
             if problem is not None:
                 self._note(problem.code, problem.message, step.id, run_id=live.run.run.id)
         if self._failed():

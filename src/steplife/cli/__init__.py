@@ -6,7 +6,8 @@ finding was, 2 when an input could not be read at all or the arguments are wrong
 The subcommands live by concept: `_streams` reads captures and the catalogue
 (``validate``, ``replay``, ``diagram``, ``rules``), `_store` keeps steps in a store
 (``ingest``, ``show``, ``steps``, ``expire-stale``, ``check-store``), `_timeline` draws a capture
-(``timeline``); `_common` is what they share. The library never imports this package.
+(``timeline``), `_conformance` drives a live server (``conformance``); `_common` is
+what they share. The library never imports this package.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from steplife._version import __version__
-from steplife.cli import _store, _streams, _timeline
+from steplife.cli import _conformance, _store, _streams, _timeline
 from steplife.cli._common import EXIT_OK, EXIT_USAGE, Parser, configure
 from steplife.errors import SteplifeError
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _streams.register(commands)
     _store.register(commands)
     _timeline.register(commands)
+    _conformance.register(commands)
     return parser
 
 

@@ -86,6 +86,18 @@ UNREACHABLE_RULES: Final[Mapping[str, str]] = {
         "found by the SSE reader in SSE text alone; the mutations write streams as JSONL, "
         "where events have no blank line to miss"
     ),
+    **dict.fromkeys(
+        (
+            "stream-not-sse",
+            "stream-without-end",
+            "tool-call-not-requested",
+            "cancel-ignored",
+            "request-failed",
+        ),
+        "a conformance rule (steplife conformance): found in the HTTP exchanges with a live "
+        "server (content types, where a stream stops, the answers to requests), which a "
+        "stream of events does not hold",
+    ),
     "time-travel": (
         "a stream can only hold an earlier stamp than one already seen for the step "
         "if an in_progress snapshot carries a stamp (stamp-mismatch) or a later created_at "
@@ -1189,11 +1201,13 @@ def _function_call_without_action(draw: st.DrawFn, events: EventStream) -> Mutat
                 and events[following]["data"]["status"] == "queued"
             ):
                 waits.append((i, following))
-    # A completed tool step without a function call, created after its run was seen.
+    # A completed tool step without a function call or deltas (whose indices the call
+    # would shift), created after its run was seen.
     steps = [
         step
         for step_id, step in _steps(events).items()
         if step.created is not None
+        and not step.deltas
         and step.terminal is not None
         and step_id not in awaited
         and events[step.terminal]["data"]["status"] == "completed"
@@ -1361,8 +1375,8 @@ _MUTATORS: Final[Mapping[str, tuple[Mutation, str]]] = {
     ),
     "function-call-without-action": (
         _function_call_without_action,
-        "drop a run's requires_action (and the queued after it): its function step "
-        "completes without the run asking",
+        "drop a run's requires_action (and the queued after it), or add a pending function "
+        "call to a completed tool step: the call completes without the run asking",
     ),
     "tool-calls-without-action": (
         _tool_calls_without_action,

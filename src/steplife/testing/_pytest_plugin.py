@@ -1,16 +1,20 @@
-"""The pytest plugin: the ``steplife_clock`` fixture, registered through ``pytest11``.
+"""The pytest plugin: the ``steplife_clock`` and ``steplife_conformance`` fixtures.
 
-It needs nothing but pytest and the clock, so it loads even where hypothesis (the
-``testing`` extra) is not installed.
+Registered through ``pytest11``. It needs nothing but pytest and the clock, so it loads
+even where hypothesis (the ``testing`` extra) is not installed; the conformance fixture
+imports ``openai`` only when a test uses it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from steplife.testing._clock import FakeClock
 
-__all__ = ["pytest_configure", "steplife_clock"]
+__all__ = ["pytest_configure", "steplife_clock", "steplife_conformance"]
 
 _MARKER = "steplife_clock"
 
@@ -36,3 +40,22 @@ def steplife_clock(request: pytest.FixtureRequest) -> FakeClock:
     if marker is None:
         return FakeClock()
     return FakeClock(*marker.args, **marker.kwargs)
+
+
+@pytest.fixture
+def steplife_conformance(tmp_path: Any) -> Callable[..., Any]:
+    """A function running the conformance scenarios: ``steplife_conformance(url, ...)``.
+
+    It takes the same arguments as `steplife.conformance.run` and records every response
+    under the test's ``tmp_path`` (``conformance/``) unless told ``record=``; call
+    ``report.assert_passed()`` to fail the test with each finding. Needs the
+    ``conformance`` extra (``openai``), imported only when the fixture is used.
+    """
+
+    def conformance(base_url: str | None = None, **options: Any) -> Any:
+        from steplife.conformance import run
+
+        options.setdefault("record", tmp_path / "conformance")
+        return run(base_url, **options)
+
+    return conformance
