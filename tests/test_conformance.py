@@ -506,3 +506,33 @@ def test_a_gzipped_body_is_read_decoded() -> None:
     exchange.body += gzip.compress(b'{"id": "run_1"}')
     assert exchange.json() == {"id": "run_1"}
     assert exchange.summary()["path"] == "/v1/threads/t/runs/r"
+
+
+# -- docs/conformance.md ---------------------------------------------------------------
+
+DOCS = HERE.parent / "docs" / "conformance.md"
+TABLE_START = "<!-- generated: the llamphouse run, by tests/test_conformance.py -->"
+TABLE_END = "<!-- end generated -->"
+
+
+def llamphouse_table(report: ConformanceReport) -> str:
+    """The llamphouse run as docs/conformance.md shows it: each scenario's rules."""
+    lines = [
+        "| scenario | outcome | errors | warnings |",
+        "|---|---|---|---|",
+    ]
+    for result in report.scenarios:
+        errors = ", ".join(f"`{code}`" for code in sorted(rules(result, E)))
+        warnings = ", ".join(f"`{code}`" for code in sorted(rules(result, Severity.WARNING)))
+        lines.append(f"| `{result.name}` | {result.outcome} | {errors} | {warnings} |")
+    return "\n".join(lines) + "\n"
+
+
+@needs_llamphouse
+def test_the_report_in_the_docs_is_current(llamphouse_report: ConformanceReport) -> None:
+    """docs/conformance.md shows what the scenarios find in llamphouse today."""
+    text = DOCS.read_text(encoding="utf-8")
+    shown = text.split(TABLE_START + "\n", 1)[1].split(TABLE_END, 1)[0]
+    assert shown == llamphouse_table(llamphouse_report), (
+        "stale: paste the table this test renders into docs/conformance.md"
+    )

@@ -78,12 +78,23 @@ class Exchange:
             "label": self.label,
             "method": self.method,
             "path": urlsplit(self.url).path,
+            "query": urlsplit(self.url).query or None,
+            "request": _json_or_text(self.request_body),
             "status": self.status,
             "content_type": self.headers.get("content-type"),
             "bytes": len(self.body),
             "complete": self.complete,
             "file": self.file,
         }
+
+
+def _json_or_text(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")
 
 
 def http_module() -> ModuleType:

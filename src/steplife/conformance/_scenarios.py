@@ -28,10 +28,16 @@ from steplife._polling import Poller
 from steplife._rules import Rules
 from steplife._sdk import event_of
 from steplife._tracker import Tracker
-from steplife._wire import to_dict
+from steplife._wire import (
+    Leniency,
+    structure,
+    structure_leniently,
+    structure_run,
+    to_dict,
+)
 from steplife.conformance._recording import Exchange
 from steplife.errors import InputError
-from steplife.model import RUN_TERMINAL_STATUSES
+from steplife.model import RUN_TERMINAL_STATUSES, Run, RunStep
 
 __all__ = ["SCENARIOS", "Options", "Scenario", "ScenarioRun", "Unreachable"]
 
@@ -229,7 +235,14 @@ class ScenarioRun:
     # -- polling ---------------------------------------------------------------------
 
     def observe(self, poller: Poller, snapshots: list[Any]) -> None:
-        """`Poller.observe`, its findings located at the poll's last response."""
+        """`Poller.observe`, its findings located at the poll's last response.
+
+        The Poller orders a poll's events by reading each snapshot strictly: one with
+        ISO-8601 timestamps would read as unreadable, and its events come out of order
+        (a step ended before its run resumed). Such snapshots are given with their
+        timestamps read as Unix seconds, and the ``timestamp-not-unix`` warnings said here.
+        """
+        snapshots = [self._readable(item) for item in snapshots]
         found = poller.observe(snapshots)
         if not found or not self.exchanges:
             return
@@ -237,6 +250,39 @@ class ScenarioRun:
         findings = self.tracker.findings
         if findings[-len(found) :] == found:
             findings[-len(found) :] = [attrs.evolve(f, file=where) for f in found]
+
+    def _readable(self, item: Any) -> Any:
+        """`item` (a snapshot or a list page), its ISO-8601 timestamps as Unix seconds."""
+        if type(item) is not dict:
+            return item
+        if item.get("object") == "list" and type(item.get("data")) is list:
+            return {**item, "data": [self._readable(entry) for entry in item["data"]]}
+        cls: type[Run] | type[RunStep]
+        problems: Run | RunStep | list[Finding]
+        if item.get("object") == "thread.run":
+            cls, problems = Run, structure_run(item)
+        elif item.get("object") == "thread.run.step":
+            cls, problems = RunStep, structure(item)
+        else:
+            return item
+        if not isinstance(problems, list):
+            return item
+        read: Leniency[Any] | None = structure_leniently(cls, item, problems)
+        if read is None or read.nulled or not read.converted:
+            return item  # the tracker reports it as it is
+        where = self.exchanges[-1] if self.exchanges else None
+        copy = dict(item)
+        for finding in read.converted:
+            path = finding.path or ""
+            if path in copy and "." not in path and "[" not in path:
+                copy[path] = int(read.instants[path] // 1)
+                name = "run" if cls is Run else "step"
+                self.note(
+                    "timestamp-not-unix",
+                    f"{name} {shown(item.get('id'))}: {finding.message}",
+                    where,
+                )
+        return copy
 
     def retrieve(self) -> dict[str, Any] | None:
         """The run as ``runs.retrieve`` returns it now, as JSON; None when that failed."""
@@ -558,6 +604,7 @@ def _poll(run: ScenarioRun, created: Any, *, tools: bool = False) -> None:
                 "tool-call-not-requested",
                 f"run {shown(run.run_id)} waits (requires_action) without listing the calls "
                 "it waits for in required_action: they were read off its steps",
+                run._last("retrieve_run"),
             )
         submitted.update(call["id"] for call in calls)
         outputs = [{"tool_call_id": call["id"], "output": TOOL_OUTPUT} for call in calls]
@@ -571,6 +618,7 @@ def _poll(run: ScenarioRun, created: Any, *, tools: bool = False) -> None:
             "tool-call-not-requested",
             f"run {shown(run.run_id)} of the function-tool assistant never asked the client "
             "for a function's output",
+            run._last("retrieve_run"),
         )
 
 
