@@ -220,6 +220,9 @@ def test_the_command_reports_llamphouse_as_not_conformant(
     assert (message["name"], message["outcome"]) == ("message-run", "failed")
     assert message["responses"] == [str(tmp_path / "message-run" / "01-create_and_run.sse")]
     assert "status-mismatch" in {f["rule"] for f in message["findings"]}
+    created = next(f for f in message["findings"] if f["rule"] == "status-mismatch")
+    assert created["event"]["event"] == "thread.run.step.created"
+    assert created["event"]["data"]["status"] == "completed"  # the event, as it came
 
 
 # -- a correct run, replayed -----------------------------------------------------------

@@ -182,7 +182,7 @@ def report_json(report: Any) -> dict[str, Any]:
                 "run_id": s.run_id,
                 "events": s.events,
                 "responses": list(s.files),
-                "findings": [finding_json(f) for f in s.findings],
+                "findings": [{**finding_json(f), "event": s.event_of(f)} for f in s.findings],
             }
             for s in report.scenarios
         ],

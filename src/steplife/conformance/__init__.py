@@ -19,6 +19,7 @@ report.assert_passed()  # AssertionError listing each scenario's findings
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Collection, Mapping
@@ -28,6 +29,7 @@ from typing import Any, Final
 import attrs
 import orjson
 
+from steplife._events import read_events
 from steplife._findings import Finding, Severity
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife._validate import FileReport, Report
@@ -68,6 +70,21 @@ class ScenarioResult:
     run_statuses: Mapping[str, int] = attrs.Factory(dict)
     steps_per_run: Mapping[int, int] = attrs.Factory(dict)
     seconds: float = 0.0
+    bodies: Mapping[str, bytes] = attrs.field(factory=dict, repr=False, eq=False)
+    """Each response's body as it came, by its name in `files`."""
+
+    def event_of(self, finding: Finding) -> dict[str, Any] | None:
+        """The streamed event `finding` is about, ``{"event", "data"}``, when it names one.
+
+        None for a finding on a poll or an exchange (no line), or outside this scenario.
+        """
+        body = self.bodies.get(finding.file or "")
+        if body is None or finding.line is None:
+            return None
+        for event in read_events(io.BytesIO(body), finding.file, "sse"):
+            if event.line == finding.line:
+                return {"event": event.name, "data": event.data}
+        return None
 
     @property
     def outcome(self) -> str:
@@ -254,6 +271,7 @@ def _run_one(
         run_statuses=dict(tracker.run_statuses),
         steps_per_run=dict(tracker.steps_per_run),
         seconds=round(time.monotonic() - started, 3),
+        bodies={e.file: e.decoded() for e in exchanges if e.file and e.is_sse},
     )
 
 
