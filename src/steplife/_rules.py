@@ -604,8 +604,7 @@ _ALL_RULES: Final = (
     Rule(
         "stream-not-sse",
         E,
-        "a request made with stream=true is answered with server-sent events "
-        "(text/event-stream)",
+        "a request made with stream=true is answered with server-sent events (text/event-stream)",
         found_by="conformance",
     ),
     Rule(
