@@ -13,10 +13,11 @@ from __future__ import annotations
 from steplife._events import Event, Format, open_input, read_events
 from steplife._findings import Finding, Severity
 from steplife._lifecycle import Clock, Lifecycle, system_clock
+from steplife._report import FileReport, Report
 from steplife._rules import CATALOGUE, Rule, Rules, check
 from steplife._run_lifecycle import RunLifecycle
 from steplife._tracker import Tracker
-from steplife._validate import FileReport, Report, validate_file, validate_paths
+from steplife._validate import validate_file, validate_paths
 from steplife._version import __version__
 from steplife._wire import Parsed, from_dict, from_json, parse, to_dict, to_json
 from steplife.errors import (

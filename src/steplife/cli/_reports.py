@@ -34,8 +34,8 @@ from urllib.parse import quote
 import orjson
 
 from steplife._findings import Finding, Severity, cut
+from steplife._report import FileReport, Report
 from steplife._rules import CATALOGUE
-from steplife._validate import FileReport, Report
 from steplife._version import __version__
 from steplife.cli._common import finding_json, finding_text, writable
 

@@ -31,8 +31,8 @@ import orjson
 
 from steplife._events import read_events
 from steplife._findings import Finding, Severity
+from steplife._report import FileReport, Report
 from steplife._rules import DEFAULT_RULES, Rules
-from steplife._validate import FileReport, Report
 from steplife.conformance._recording import Exchange, recording_client
 from steplife.conformance._scenarios import (
     SCENARIOS,

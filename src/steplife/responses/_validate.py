@@ -19,8 +19,8 @@ import attrs
 
 from steplife._events import READ_FAILURES, read_failed
 from steplife._findings import Finding, Severity
+from steplife._report import FileReport
 from steplife._rules import Rules
-from steplife._validate import FileReport
 from steplife.errors import InputError, StreamError
 from steplife.responses._events import EVENTS, feed_response_jsonl, feed_response_sse
 from steplife.responses._tracker import ResponseTracker
