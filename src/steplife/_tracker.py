@@ -14,10 +14,9 @@ from collections import Counter
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
 
-import attrs
-
 from steplife._events import Event
 from steplife._findings import Finding, Severity, shown
+from steplife._pending import FindingBuffer
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife._runs import RUN_EVENT_STATUS, RUN_PREFIX, Problem, RunBook, RunState
 from steplife._sdk import event_of, plain
@@ -49,7 +48,7 @@ _WAITING: Final = frozenset({"requires_action"})
 """Run statuses that wait on the client: `finish` says so of their open steps."""
 
 
-class Tracker:
+class Tracker(FindingBuffer):
     """Consumes run-step events one by one and keeps every step's current snapshot.
 
     In *collect* mode (the default) every finding is recorded in `findings` and the
@@ -676,29 +675,6 @@ class Tracker:
         """Note each problem a book found, at the current event."""
         for problem in problems:
             self._note(problem.code, problem.message, problem.step_id, path=problem.path)
-
-    def _locate(self, finding: Finding) -> Finding:
-        file, line, index = self._where
-        return attrs.evolve(finding, file=file, line=line or None, event_index=index or None)
-
-    def _failed(self) -> bool:
-        """In strict mode, whether this event already has an error (so: change nothing)."""
-        return self.strict and any(f.severity is Severity.ERROR for f in self._pending)
-
-    def _commit(self) -> list[Finding]:
-        pending = self._pending
-        if not pending:
-            return []
-        self._pending = []
-        if self.on_finding is not None:
-            for finding in pending:
-                self.on_finding(finding)
-        if self.strict:
-            for finding in pending:
-                if finding.severity is Severity.ERROR:
-                    raise StreamError(finding)
-        self.findings.extend(pending)
-        return pending
 
 
 def _repeats(last: dict[str, Any] | None, data: dict[str, Any]) -> bool:

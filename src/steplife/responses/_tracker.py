@@ -32,6 +32,7 @@ import attrs
 
 from steplife._events import Event
 from steplife._findings import Finding, Severity, shown
+from steplife._pending import FindingBuffer
 from steplife._rules import DEFAULT_RULES, Rules
 from steplife._sdk import plain
 from steplife.errors import StreamError
@@ -120,7 +121,7 @@ class _Numbering:
     """After `ResponseTracker.resume`: the highest number whose event was already applied."""
 
 
-class ResponseTracker:
+class ResponseTracker(FindingBuffer):
     """Consumes Responses stream events one by one and follows each response and its items.
 
     In *collect* mode (the default) every finding is recorded in `findings` and the
@@ -967,28 +968,6 @@ class ResponseTracker:
                 run_id=run_id if run_id is not None else self._current.id,
             )
         )
-
-    def _locate(self, finding: Finding) -> Finding:
-        file, line, index = self._where
-        return attrs.evolve(finding, file=file, line=line or None, event_index=index or None)
-
-    def _failed(self) -> bool:
-        return self.strict and any(f.severity is Severity.ERROR for f in self._pending)
-
-    def _commit(self) -> list[Finding]:
-        pending = self._pending
-        if not pending:
-            return []
-        self._pending = []
-        if self.on_finding is not None:
-            for finding in pending:
-                self.on_finding(finding)
-        if self.strict:
-            for finding in pending:
-                if finding.severity is Severity.ERROR:
-                    raise StreamError(finding)
-        self.findings.extend(pending)
-        return pending
 
 
 def _named(item: OutputItem) -> str:
